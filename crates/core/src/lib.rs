@@ -1,0 +1,79 @@
+//! The core of winddown: the shutdown state machine, ordered async hooks,
+//! signals and the shutdown report. No HTTP in here.
+//!
+//! A [`Shutdown`] handle owns one sequence:
+//!
+//! ```text
+//! Running --trigger--> Announcing --announce_delay--> Draining --drained or drain_timeout--> Cleanup --> Done
+//! ```
+//!
+//! - **Triggers**: SIGTERM / SIGINT (a second signal exits at once with 143 /
+//!   130), or [`Shutdown::trigger`] from anywhere.
+//! - **Draining** waits for [`InFlightGuard`]s and tasks spawned with
+//!   [`Shutdown::spawn`], up to the drain timeout.
+//! - **Cleanup** runs [`ShutdownHook`]s by [`Phase`], each under its own
+//!   timeout, fail-safe.
+//! - One global deadline bounds it all; the result is a [`ShutdownReport`]
+//!   with an exit code.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use winddown_core::{Phase, Shutdown, hook_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let shutdown = Shutdown::builder()
+//!     .no_signals()
+//!     .drain_timeout(Duration::from_secs(5))
+//!     .build();
+//!
+//! shutdown
+//!     .register(hook_fn("stop-consumer", |_| async { Ok(()) }).phase(Phase::STOP_INTAKE))
+//!     .unwrap();
+//! shutdown.on_cleanup("database", |_| async {
+//!     tokio::time::sleep(Duration::from_millis(300)).await;
+//!     Ok(())
+//! })
+//! .unwrap();
+//!
+//! // A request that is still running when shutdown starts.
+//! let request = shutdown.in_flight();
+//! tokio::spawn(async move {
+//!     tokio::time::sleep(Duration::from_secs(1)).await;
+//!     drop(request);
+//! });
+//!
+//! shutdown.trigger();
+//! let report = shutdown.run().await;
+//! assert_eq!(report.drain, Duration::from_secs(1));
+//! assert_eq!(report.hooks[0].name, "stop-consumer");
+//! assert_eq!(report.hooks[1].duration, Duration::from_millis(300));
+//! assert_eq!(report.exit_code(), 0);
+//! # }
+//! ```
+
+mod error;
+mod hook;
+mod inflight;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+mod phase;
+mod reason;
+mod report;
+mod runner;
+mod shutdown;
+mod signal;
+mod state;
+mod wait;
+
+pub use error::{BoxError, RegisterError};
+pub use hook::{FnHook, HookContext, ShutdownHook, hook_fn};
+pub use inflight::InFlightGuard;
+pub use phase::Phase;
+pub use reason::{Reason, Signal};
+pub use report::{HookOutcome, HookRecord, ShutdownReport};
+pub use shutdown::{KUBERNETES_ANNOUNCE_DELAY, Settings, Shutdown, ShutdownBuilder, StateReached};
+pub use state::State;
+pub use tokio_util::sync::CancellationToken;

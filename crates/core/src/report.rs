@@ -1,0 +1,219 @@
+//! The result of a shutdown: what ran, how long each step took, what failed.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use crate::{Phase, Reason};
+
+fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// How one hook ended.
+///
+/// # Examples
+///
+/// ```
+/// use winddown_core::HookOutcome;
+///
+/// assert_eq!(HookOutcome::Ok.as_str(), "ok");
+/// assert!(!HookOutcome::Timeout.is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "message", rename_all = "snake_case")]
+pub enum HookOutcome {
+    /// It returned `Ok(())` in time.
+    Ok,
+    /// It returned an error; the text is the error's `Display`.
+    Error(String),
+    /// It was still running at its deadline and was cancelled.
+    Timeout,
+    /// It panicked; the text is the panic message.
+    Panic(String),
+    /// It never started because the global deadline had already passed.
+    Skipped,
+}
+
+impl HookOutcome {
+    /// The label used in metrics and reports: `ok`, `error`, `timeout`,
+    /// `panic` or `skipped`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            HookOutcome::Ok => "ok",
+            HookOutcome::Error(_) => "error",
+            HookOutcome::Timeout => "timeout",
+            HookOutcome::Panic(_) => "panic",
+            HookOutcome::Skipped => "skipped",
+        }
+    }
+
+    /// Whether the hook succeeded.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, HookOutcome::Ok)
+    }
+}
+
+impl fmt::Display for HookOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HookOutcome::Error(m) | HookOutcome::Panic(m) => write!(f, "{}: {m}", self.as_str()),
+            _ => f.write_str(self.as_str()),
+        }
+    }
+}
+
+/// One hook's line in the [`ShutdownReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookRecord {
+    /// The hook's name.
+    pub name: String,
+    /// The phase it ran in.
+    pub phase: Phase,
+    /// How it ended.
+    #[serde(flatten)]
+    pub outcome: HookOutcome,
+    /// How long it ran.
+    #[serde(serialize_with = "seconds", rename = "duration_seconds")]
+    pub duration: Duration,
+}
+
+/// The result of a shutdown sequence.
+///
+/// It prints as a short table, serialises for structured logs, and gives the
+/// process exit code.
+///
+/// # Examples
+///
+/// ```
+/// use winddown_core::Shutdown;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let shutdown = Shutdown::builder().no_signals().build();
+/// shutdown.on_cleanup("cache", |_| async { Ok(()) }).unwrap();
+/// shutdown.on_cleanup("db", |_| async { Err("connection reset".into()) }).unwrap();
+/// shutdown.trigger();
+/// let report = shutdown.run().await;
+///
+/// assert_eq!(report.failed_hooks().count(), 1);
+/// assert_eq!(report.exit_code(), 1);
+/// let json = serde_json::to_value(&report).unwrap();
+/// assert_eq!(json["hooks"][1]["outcome"], "error");
+/// println!("{report}");
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShutdownReport {
+    /// Why shutdown started.
+    pub reason: Reason,
+    /// Time from the trigger to the start of draining.
+    #[serde(serialize_with = "seconds", rename = "announce_seconds")]
+    pub announce: Duration,
+    /// Time spent draining in-flight work.
+    #[serde(serialize_with = "seconds", rename = "drain_seconds")]
+    pub drain: Duration,
+    /// Time spent running hooks.
+    #[serde(serialize_with = "seconds", rename = "cleanup_seconds")]
+    pub cleanup: Duration,
+    /// Time from the trigger to done.
+    #[serde(serialize_with = "seconds", rename = "total_seconds")]
+    pub total: Duration,
+    /// Whether all in-flight work finished before the drain timeout.
+    pub drained: bool,
+    /// In-flight units of work (requests, tracked tasks) still running when
+    /// draining ended, and so cut.
+    pub abandoned: usize,
+    /// Whether the global deadline was reached before the sequence finished.
+    pub deadline_exceeded: bool,
+    /// One record per hook, in the order they ran.
+    pub hooks: Vec<HookRecord>,
+    #[serde(skip)]
+    pub(crate) failure_exit_code: i32,
+}
+
+impl ShutdownReport {
+    /// The hooks that did not end [`HookOutcome::Ok`].
+    pub fn failed_hooks(&self) -> impl Iterator<Item = &HookRecord> {
+        self.hooks.iter().filter(|h| !h.outcome.is_ok())
+    }
+
+    /// Whether everything went cleanly: no hook failed, the deadline was not
+    /// hit, and shutdown was not caused by a fatal error. Abandoned in-flight
+    /// work (for example endless event streams cut at the drain timeout) does
+    /// not by itself make a shutdown unclean.
+    pub fn is_clean(&self) -> bool {
+        self.failed_hooks().next().is_none() && !self.deadline_exceeded && !self.reason.is_failure()
+    }
+
+    /// `0` when [clean](Self::is_clean), otherwise the configured failure code
+    /// ([`ShutdownBuilder::failure_exit_code`](crate::ShutdownBuilder::failure_exit_code),
+    /// 1 by default).
+    pub fn exit_code(&self) -> i32 {
+        if self.is_clean() {
+            0
+        } else {
+            self.failure_exit_code
+        }
+    }
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "shutdown report: {} ({}), total {:.3}s, exit code {}",
+            if self.is_clean() { "clean" } else { "FAILED" },
+            self.reason,
+            self.total.as_secs_f64(),
+            self.exit_code()
+        )?;
+        writeln!(f, "  announce  {:>8.3}s", self.announce.as_secs_f64())?;
+        writeln!(
+            f,
+            "  drain     {:>8.3}s  {}",
+            self.drain.as_secs_f64(),
+            if self.drained {
+                "all in-flight work finished".to_owned()
+            } else {
+                format!("{} abandoned", self.abandoned)
+            }
+        )?;
+        writeln!(
+            f,
+            "  cleanup   {:>8.3}s  {} hooks",
+            self.cleanup.as_secs_f64(),
+            self.hooks.len()
+        )?;
+        if self.deadline_exceeded {
+            writeln!(f, "  global deadline exceeded")?;
+        }
+        if !self.hooks.is_empty() {
+            let width = self
+                .hooks
+                .iter()
+                .map(|h| h.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
+            writeln!(
+                f,
+                "  {:>3}  {:<12} {:<width$}  {:>8}  outcome",
+                "#", "phase", "hook", "duration"
+            )?;
+            for (i, h) in self.hooks.iter().enumerate() {
+                writeln!(
+                    f,
+                    "  {:>3}  {:<12} {:<width$}  {:>7.3}s  {}",
+                    i + 1,
+                    h.phase.to_string(),
+                    h.name,
+                    h.duration.as_secs_f64(),
+                    h.outcome
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the tests need and the toolchain does not ship:
+# Prometheus and the Pushgateway (Debian packages), wrk (load tests), and
+# cargo-generate (template tests). Skips whatever is already there.
+set -euo pipefail
+
+need_apt=()
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus-pushgateway >/dev/null 2>&1 || need_apt+=(prometheus-pushgateway)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing Debian packages: ${need_apt[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # The packages start system services; the tests start their own on free ports.
+  for svc in prometheus prometheus-pushgateway prometheus-node-exporter; do
+    $sudo systemctl stop "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
+  done
+fi
+
+if ! command -v cargo-generate >/dev/null 2>&1; then
+  echo "installing cargo-generate 0.23.7"
+  cargo install cargo-generate@0.23.7 --locked --quiet
+fi

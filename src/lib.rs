@@ -1,0 +1,23 @@
+//! Graceful shutdown for tokio, tower, hyper and axum services.
+//!
+//! This is the facade crate: it re-exports the core lifecycle
+//! ([`Shutdown`], [`ShutdownHook`], [`ShutdownReport`], …) and, behind
+//! features, the HTTP layer, the server helper, the Prometheus glue and the
+//! configuration loader.
+//!
+//! # Examples
+//!
+//! ```
+//! use winddown::{Shutdown, Phase};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let shutdown = Shutdown::builder().no_signals().build();
+//! shutdown.on_cleanup("database", |_ctx| async { Ok(()) }).unwrap();
+//! shutdown.trigger();
+//! let report = shutdown.run().await;
+//! assert_eq!(report.exit_code(), 0);
+//! # }
+//! ```
+
+pub use winddown_core::*;

@@ -1,0 +1,159 @@
+//! Running the examples as real child processes.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The directory cargo puts example binaries in, next to this test's binary.
+pub fn examples_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("examples")
+}
+
+#[derive(Default)]
+struct Lines {
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+}
+
+/// A child process whose output lines are collected as they arrive.
+pub struct Child {
+    child: Mutex<std::process::Child>,
+    lines: Arc<(Mutex<Lines>, Condvar)>,
+    pub pid: u32,
+}
+
+impl Child {
+    /// Starts `target/<profile>/examples/<name>` with extra environment.
+    pub fn example(name: &str, env: &[(&str, &str)]) -> Child {
+        let path = examples_dir().join(name);
+        assert!(
+            path.exists(),
+            "{} is missing: run through `cargo test`, which builds the examples",
+            path.display()
+        );
+        let mut cmd = Command::new(path);
+        cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Child::spawn(cmd)
+    }
+
+    /// Starts a command with piped output.
+    pub fn spawn(mut cmd: Command) -> Child {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn child");
+        let lines: Arc<(Mutex<Lines>, Condvar)> = Arc::default();
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for (is_out, reader) in [
+            (true, Box::new(stdout) as Box<dyn std::io::Read + Send>),
+            (false, Box::new(stderr)),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines() {
+                    let Ok(line) = line else { break };
+                    let (lock, cvar) = &*lines;
+                    let mut l = lock.lock().unwrap();
+                    if is_out {
+                        l.stdout.push(line);
+                    } else {
+                        l.stderr.push(line);
+                    }
+                    cvar.notify_all();
+                }
+            });
+        }
+        Child {
+            pid: child.id(),
+            child: Mutex::new(child),
+            lines,
+        }
+    }
+
+    /// Waits until a stdout or stderr line contains `needle`; returns it.
+    pub fn expect_line(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        let (lock, cvar) = &*self.lines;
+        let mut l = lock.lock().unwrap();
+        loop {
+            if let Some(found) = l
+                .stdout
+                .iter()
+                .chain(l.stderr.iter())
+                .find(|x| x.contains(needle))
+            {
+                return found.clone();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                panic!(
+                    "no line containing {needle:?} within {within:?}\nstdout:\n{}\nstderr:\n{}",
+                    l.stdout.join("\n"),
+                    l.stderr.join("\n")
+                );
+            }
+            l = cvar.wait_timeout(l, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Sends a real signal (`TERM`, `INT`, …) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{sig} {} failed", self.pid);
+    }
+
+    /// Waits for the exit; kills the child and fails if it takes longer.
+    pub fn wait(&self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.lock().unwrap().try_wait().expect("try_wait") {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(50));
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.lock().unwrap().kill();
+                panic!(
+                    "child did not exit within {within:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout_lines().join("\n"),
+                    self.stderr_lines().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Every stdout line so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.lines.0.lock().unwrap().stdout.clone()
+    }
+
+    /// Every stderr line so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.lines.0.lock().unwrap().stderr.clone()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.child.lock() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
