@@ -16,3 +16,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 # Builds the examples too: the black-box tests in tests/ run them as processes.
 cargo test --workspace --locked
+
+echo "== loom models (state machine, in-flight counter)"
+# A separate target dir: the cfg changes every fingerprint anyway.
+RUSTFLAGS="--cfg winddown_loom" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
+  cargo test -p winddown-core --lib --release --locked loom

@@ -2,30 +2,30 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
+use crate::lifecycle::Counter;
 use crate::shutdown::Inner;
 
 /// The in-flight counter shared by every guard of one [`Shutdown`](crate::Shutdown).
 #[derive(Default)]
 pub(crate) struct InFlight {
-    count: AtomicUsize,
+    count: Counter,
     idle: Notify,
 }
 
 impl InFlight {
     pub(crate) fn count(&self) -> usize {
-        self.count.load(Ordering::Acquire)
+        self.count.get()
     }
 
     pub(crate) fn enter(&self) {
-        self.count.fetch_add(1, Ordering::AcqRel);
+        self.count.enter();
     }
 
     pub(crate) fn exit(&self) {
-        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.count.exit() {
             self.idle.notify_waiters();
         }
     }

@@ -54,9 +54,12 @@
 //! # }
 //! ```
 
+mod before_done;
 mod error;
 mod hook;
 mod inflight;
+mod lifecycle;
+mod loom;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod phase;
@@ -67,6 +70,11 @@ mod shutdown;
 mod signal;
 mod state;
 mod wait;
+
+#[cfg(all(test, winddown_loom))]
+mod tests {
+    mod loom_lifecycle;
+}
 
 pub use error::{BoxError, RegisterError};
 pub use hook::{FnHook, HookContext, ShutdownHook, hook_fn};

@@ -13,6 +13,10 @@ use crate::hook::{HookContext, Registered};
 use crate::report::{HookOutcome, HookRecord};
 use crate::{Phase, Reason};
 
+/// How long past its deadline a hook that blocks its thread (and so cannot
+/// be cut at an `.await`) is waited for before it is abandoned.
+const BLOCKED_HOOK_GRACE: Duration = Duration::from_millis(50);
+
 pub(crate) struct RunPlan {
     pub(crate) hooks: Vec<Registered>,
     pub(crate) default_timeout: Duration,
@@ -83,12 +87,9 @@ async fn run_one(
     global_deadline: Instant,
     reason: Reason,
 ) -> HookRecord {
-    let Registered {
-        name,
-        phase,
-        timeout,
-        run,
-    } = hook;
+    let Registered { phase, hook } = hook;
+    let name = hook.name().to_owned();
+    let timeout = hook.timeout();
     let start = Instant::now();
     if start >= global_deadline {
         warn!(
@@ -115,15 +116,32 @@ async fn run_one(
         total,
     };
     let span = info_span!(target: "winddown", "hook", hook = %name, %phase, index, total);
-    let mut task = tokio::spawn(run(ctx).instrument(span.clone()));
+    // The deadline is enforced inside the hook's own task, polling the hook
+    // first: a hook whose wait ends at that same instant (a `ctx.wait` that
+    // returns `false`) gets to return its own result instead of a timeout.
+    let hook_token = token.clone();
+    let guarded = async move {
+        tokio::select! {
+            biased;
+            result = hook.run(ctx) => Some(result),
+            () = sleep_until(deadline) => {
+                hook_token.cancel();
+                None
+            }
+        }
+    };
+    let mut task = tokio::spawn(guarded.instrument(span.clone()));
     let outcome = tokio::select! {
+        biased;
         joined = &mut task => match joined {
-            Ok(Ok(())) => HookOutcome::Ok,
-            Ok(Err(error)) => HookOutcome::Error(error.to_string()),
+            Ok(Some(Ok(()))) => HookOutcome::Ok,
+            Ok(Some(Err(error))) => HookOutcome::Error(error.to_string()),
+            Ok(None) => HookOutcome::Timeout,
             Err(join) if join.is_panic() => HookOutcome::Panic(panic_message(join.into_panic())),
             Err(join) => HookOutcome::Error(join.to_string()),
         },
-        () = sleep_until(deadline) => {
+        // Only reached when the hook blocks its thread past its deadline.
+        () = sleep_until(deadline + BLOCKED_HOOK_GRACE) => {
             token.cancel();
             task.abort();
             HookOutcome::Timeout

@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -17,8 +17,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::before_done::{BeforeDone, run_before_done};
 use crate::hook::Registered;
 use crate::inflight::InFlight;
+use crate::lifecycle::Lifecycle;
 use crate::runner::{RunPlan, run_hooks};
 use crate::wait::{wait_condition, wait_future};
 use crate::{
@@ -158,7 +160,7 @@ impl ShutdownBuilder {
         let (state_tx, _) = watch::channel(State::Running);
         Shutdown {
             inner: Arc::new(Inner {
-                state: AtomicU8::new(State::Running.as_u8()),
+                lifecycle: Lifecycle::new(),
                 state_tx,
                 settings: self.settings,
                 hooks: Mutex::new(Vec::new()),
@@ -169,13 +171,14 @@ impl ShutdownBuilder {
                 driving: AtomicBool::new(false),
                 signals_installed: AtomicBool::new(false),
                 report: OnceLock::new(),
+                before_done: Mutex::new(Vec::new()),
             }),
         }
     }
 }
 
 pub(crate) struct Inner {
-    state: AtomicU8,
+    lifecycle: Lifecycle,
     state_tx: watch::Sender<State>,
     settings: Settings,
     hooks: Mutex<Vec<Registered>>,
@@ -186,6 +189,7 @@ pub(crate) struct Inner {
     driving: AtomicBool,
     signals_installed: AtomicBool,
     report: OnceLock<ShutdownReport>,
+    before_done: Mutex<Vec<BeforeDone>>,
 }
 
 /// The handle that owns the shutdown state machine.
@@ -311,15 +315,24 @@ impl Shutdown {
     pub fn trigger_with(&self, reason: Reason) -> bool {
         // Hold the hooks lock so that registration and trigger are ordered.
         let _hooks = self.lock_hooks();
-        if self.inner.trigger.set((Instant::now(), reason)).is_err() {
+        if self.inner.lifecycle.is_triggered() {
             return false;
         }
-        self.advance(State::Announcing);
-        true
+        // Under the lock nobody else can trigger: record why, then publish.
+        let _ = self.inner.trigger.set((Instant::now(), reason));
+        let won = self.inner.lifecycle.try_trigger();
+        debug_assert!(won);
+        self.publish(State::Announcing);
+        won
     }
 
     fn advance(&self, state: State) {
-        self.inner.state.store(state.as_u8(), Ordering::Release);
+        if self.inner.lifecycle.advance(state) {
+            self.publish(state);
+        }
+    }
+
+    fn publish(&self, state: State) {
         self.inner.state_tx.send_replace(state);
         #[cfg(feature = "metrics")]
         crate::metrics::record_state(state);
@@ -365,7 +378,7 @@ impl Shutdown {
     /// ```
     #[inline]
     pub fn is_shutting_down(&self) -> bool {
-        self.inner.state.load(Ordering::Acquire) != State::Running as u8
+        self.inner.lifecycle.is_triggered()
     }
 
     /// The current state.
@@ -376,7 +389,7 @@ impl Shutdown {
     /// ```
     #[inline]
     pub fn state(&self) -> State {
-        State::from_u8(self.inner.state.load(Ordering::Acquire)).unwrap_or(State::Done)
+        self.inner.lifecycle.load()
     }
 
     /// Why shutdown started, once it has.
@@ -595,12 +608,72 @@ impl Shutdown {
         self.lock_hooks().len()
     }
 
+    fn lock_before_done(&self) -> MutexGuard<'_, Vec<BeforeDone>> {
+        self.inner
+            .before_done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a step that runs once the sequence is over but before the
+    /// state becomes [`State::Done`]: after every hook has run, the
+    /// [`ShutdownReport`] is final ([`report`](Self::report) returns it) and
+    /// the sequence metrics are recorded, while a server that keeps its
+    /// listener open until done still answers.
+    ///
+    /// This is where telemetry of the shutdown itself gets out: serve one
+    /// last scrape, push to a gateway, write a file. Steps run one after
+    /// another in registration order, each with a copy of the report. They
+    /// are not bounded by the global deadline (the report is already final),
+    /// so a step must bound its own time; count that time in the grace period
+    /// the platform gives the process. Fails once shutdown has been triggered.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use winddown_core::{Shutdown, State};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// shutdown.on_cleanup("db", |_| async { Ok(()) }).unwrap();
+    /// let seen = Arc::new(Mutex::new(None));
+    /// shutdown
+    ///     .before_done("export", {
+    ///         let (shutdown, seen) = (shutdown.clone(), seen.clone());
+    ///         move |report| async move {
+    ///             *seen.lock().unwrap() = Some((shutdown.state(), report.hooks.len()));
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// shutdown.trigger();
+    /// shutdown.run().await;
+    /// assert_eq!(*seen.lock().unwrap(), Some((State::Cleanup, 1)));
+    /// assert_eq!(shutdown.state(), State::Done);
+    /// # }
+    /// ```
+    pub fn before_done<F, Fut>(&self, name: impl Into<String>, f: F) -> Result<(), RegisterError>
+    where
+        F: FnOnce(ShutdownReport) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        // The hooks lock orders this against the trigger, like `register`.
+        let _hooks = self.lock_hooks();
+        let name = name.into();
+        let state = self.state();
+        if state != State::Running {
+            return Err(RegisterError::ShuttingDown { hook: name, state });
+        }
+        self.lock_before_done().push(BeforeDone::new(name, f));
+        Ok(())
+    }
+
     // ----- the sequence -----
 
     /// Waits for the trigger, then drives the sequence to done and returns the
     /// report: announce for the announce delay, drain until in-flight work and
-    /// tracked tasks finish or the drain timeout passes, run the hooks, done.
-    /// The whole sequence is bounded by the global deadline.
+    /// tracked tasks finish or the drain timeout passes, run the hooks, run
+    /// the [`before_done`](Self::before_done) steps, done. The sequence up to
+    /// the report is bounded by the global deadline.
     ///
     /// Installs the configured signal handlers first. If called again, or
     /// concurrently, the later calls wait for the first one and return the
@@ -619,6 +692,8 @@ impl Shutdown {
         self.triggered().await;
         let report = self.drive().await;
         let _ = self.inner.report.set(report.clone());
+        let steps = std::mem::take(&mut *self.lock_before_done());
+        run_before_done(steps, &report).await;
         self.advance(State::Done);
         report
     }
@@ -637,7 +712,12 @@ impl Shutdown {
             "shutdown started ({reason}): announcing"
         );
 
-        sleep_until((t0 + settings.announce_delay).min(deadline)).await;
+        // A timer rounds up to the next millisecond tick: with no announce
+        // delay left, skip it rather than wait for that tick.
+        let announce_until = (t0 + settings.announce_delay).min(deadline);
+        if announce_until > Instant::now() {
+            sleep_until(announce_until).await;
+        }
         let drain_start = Instant::now();
         let announce = drain_start - t0;
         self.advance(State::Draining);

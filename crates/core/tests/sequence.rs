@@ -392,9 +392,59 @@ async fn hook_context_waits_use_the_hook_deadline() {
         .unwrap();
     shutdown.trigger();
     let report = shutdown.run().await;
-    // The wait returned exactly at the deadline, racing the timeout: either
-    // way the hook ran for exactly 500 ms.
+    // The wait returned exactly at the deadline: the hook still returns its
+    // own result, not a timeout.
     assert_eq!(report.hooks[0].duration, Duration::from_millis(500));
+    assert_eq!(report.hooks[0].outcome, HookOutcome::Ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_ends_at_the_deadline_keeps_the_hooks_own_result_on_real_time() {
+    for round in 0..5 {
+        let shutdown = quiet().build();
+        shutdown
+            .register(
+                hook_fn("queue", |ctx| async move {
+                    if ctx.wait(|| false, Duration::from_millis(7)).await {
+                        Ok(())
+                    } else {
+                        Err("2 jobs left".into())
+                    }
+                })
+                .timeout(Duration::from_millis(30)),
+            )
+            .unwrap();
+        shutdown.trigger();
+        let report = shutdown.run().await;
+        assert_eq!(
+            report.hooks[0].outcome,
+            HookOutcome::Error("2 jobs left".into()),
+            "round {round}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_blocks_its_thread_is_abandoned_shortly_after_its_deadline() {
+    let shutdown = quiet().build();
+    shutdown
+        .register(
+            hook_fn("blocks", |_| async {
+                std::thread::sleep(Duration::from_millis(400));
+                Ok(())
+            })
+            .timeout(Duration::from_millis(100)),
+        )
+        .unwrap();
+    shutdown.on_cleanup("after", |_| async { Ok(()) }).unwrap();
+    shutdown.trigger();
+    let report = shutdown.run().await;
+    assert_eq!(report.hooks[0].outcome, HookOutcome::Timeout);
+    assert!(
+        report.hooks[0].duration < Duration::from_millis(400),
+        "{report}"
+    );
+    assert_eq!(report.hooks[1].outcome, HookOutcome::Ok);
 }
 
 #[tokio::test(start_paused = true)]
@@ -630,4 +680,19 @@ async fn trait_hooks_get_their_context() {
     let report = shutdown.run().await;
     assert!(report.is_clean());
     assert_eq!(closed.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_announce_delay_does_not_wait_for_a_timer_tick() {
+    // Off a millisecond boundary: a timer set for "now" would wait for the
+    // next tick, and paused time would jump to it.
+    tokio::time::advance(Duration::from_micros(300)).await;
+    let shutdown = quiet().announce_delay(Duration::ZERO).build();
+    shutdown.on_cleanup("db", |_| async { Ok(()) }).unwrap();
+    let start = Instant::now();
+    shutdown.trigger();
+    let report = shutdown.run().await;
+    assert_eq!(report.announce, Duration::ZERO);
+    assert_eq!(report.total, Duration::ZERO);
+    assert_eq!(start.elapsed(), Duration::ZERO);
 }

@@ -1,0 +1,85 @@
+//! The lock-free core of the state machine: one atomic state that only moves
+//! forward, and the in-flight counter.
+
+use std::sync::atomic::Ordering;
+
+use crate::State;
+use crate::loom::{AtomicU8, AtomicUsize};
+
+/// The current state as one atomic byte. It only moves forward.
+#[derive(Debug)]
+pub(crate) struct Lifecycle {
+    state: AtomicU8,
+}
+
+impl Lifecycle {
+    pub(crate) fn new() -> Self {
+        Lifecycle {
+            state: AtomicU8::new(State::Running.as_u8()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn load(&self) -> State {
+        State::from_u8(self.state.load(Ordering::Acquire)).unwrap_or(State::Done)
+    }
+
+    #[inline]
+    pub(crate) fn is_triggered(&self) -> bool {
+        self.state.load(Ordering::Acquire) != State::Running.as_u8()
+    }
+
+    /// Running → Announcing; `true` only for the one caller that moved it.
+    pub(crate) fn try_trigger(&self) -> bool {
+        self.state
+            .compare_exchange(
+                State::Running.as_u8(),
+                State::Announcing.as_u8(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Moves to `to` if that is forward; returns whether it moved.
+    pub(crate) fn advance(&self, to: State) -> bool {
+        let to = to.as_u8();
+        let mut current = self.state.load(Ordering::Acquire);
+        loop {
+            if current >= to {
+                return false;
+            }
+            match self
+                .state
+                .compare_exchange_weak(current, to, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+/// How many units of work are in flight.
+#[derive(Debug, Default)]
+pub(crate) struct Counter {
+    count: AtomicUsize,
+}
+
+impl Counter {
+    #[inline]
+    pub(crate) fn get(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    pub(crate) fn enter(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Returns `true` for the exit that brought the count to zero.
+    #[inline]
+    pub(crate) fn exit(&self) -> bool {
+        self.count.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}

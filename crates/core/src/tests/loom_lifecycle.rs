@@ -1,0 +1,95 @@
+//! Loom models of the state cell and the in-flight counter.
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+
+use crate::State;
+use crate::lifecycle::{Counter, Lifecycle};
+
+#[test]
+fn exactly_one_trigger_wins_and_state_never_goes_back() {
+    loom::model(|| {
+        let cell = Arc::new(Lifecycle::new());
+        let wins = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (cell, wins) = (cell.clone(), wins.clone());
+                thread::spawn(move || {
+                    if cell.try_trigger() {
+                        wins.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let seen = cell.load();
+                    assert!(seen >= State::Announcing, "a trigger was lost: {seen}");
+                })
+            })
+            .collect();
+        let driver = {
+            let cell = cell.clone();
+            thread::spawn(move || {
+                // The driver advances only once triggered, as `run` does.
+                if cell.is_triggered() {
+                    assert!(cell.advance(State::Draining));
+                    assert!(!cell.advance(State::Announcing));
+                }
+            })
+        };
+        for h in handles {
+            h.join().unwrap();
+        }
+        driver.join().unwrap();
+        assert_eq!(wins.load(Ordering::SeqCst), 1);
+        assert!(cell.load() >= State::Announcing);
+    });
+}
+
+#[test]
+fn the_last_exit_is_seen_exactly_once() {
+    loom::model(|| {
+        let counter = Arc::new(Counter::default());
+        counter.enter();
+        counter.enter();
+        let idle_seen = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let (counter, idle_seen) = (counter.clone(), idle_seen.clone());
+                thread::spawn(move || {
+                    if counter.exit() {
+                        idle_seen.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        // A concurrent reader never sees more than were entered.
+        assert!(counter.get() <= 2);
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(counter.get(), 0);
+        assert_eq!(idle_seen.load(Ordering::SeqCst), 1);
+    });
+}
+
+#[test]
+fn enter_during_exit_keeps_the_count_consistent() {
+    loom::model(|| {
+        let counter = Arc::new(Counter::default());
+        counter.enter();
+        let a = {
+            let counter = counter.clone();
+            thread::spawn(move || counter.exit())
+        };
+        let b = {
+            let counter = counter.clone();
+            thread::spawn(move || {
+                counter.enter();
+                counter.exit()
+            })
+        };
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        // Whichever order they ran in, at least one exit saw the count reach
+        // zero, and the count ends at zero.
+        assert!(a || b);
+        assert_eq!(counter.get(), 0);
+    });
+}
