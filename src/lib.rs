@@ -20,4 +20,12 @@
 //! # }
 //! ```
 
+#[cfg(feature = "config")]
+pub use winddown_config as config;
 pub use winddown_core::*;
+#[cfg(feature = "http")]
+pub use winddown_http as http;
+#[cfg(feature = "prometheus")]
+pub use winddown_prometheus as prometheus;
+#[cfg(feature = "server")]
+pub use winddown_server as server;

@@ -67,7 +67,7 @@ fn second_signal_exits_at_once(sig: &str, code: i32) {
     let sent = Instant::now();
     child.signal(sig);
     let status = child.wait(Duration::from_secs(10));
-    let took = sent.elapsed();
+    let took = child.exited_at().unwrap() - sent;
     assert_eq!(status.code(), Some(code));
     assert!(
         !child
@@ -79,6 +79,10 @@ fn second_signal_exits_at_once(sig: &str, code: i32) {
     let err = child.stderr_lines().join("\n");
     assert!(err.contains(&format!("forced exit {code}")), "{err}");
     eprintln!("second {sig}: exited {code} {took:?} after the signal");
+    assert!(
+        took <= Duration::from_millis(50),
+        "forced exit took {took:?}"
+    );
 }
 
 #[test]

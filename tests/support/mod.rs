@@ -26,6 +26,7 @@ struct Lines {
 pub struct Child {
     child: Mutex<std::process::Child>,
     lines: Arc<(Mutex<Lines>, Condvar)>,
+    exited_at: Mutex<Option<Instant>>,
     pub pid: u32,
 }
 
@@ -78,6 +79,7 @@ impl Child {
             pid: child.id(),
             child: Mutex::new(child),
             lines,
+            exited_at: Mutex::new(None),
         }
     }
 
@@ -122,6 +124,7 @@ impl Child {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.lock().unwrap().try_wait().expect("try_wait") {
+                *self.exited_at.lock().unwrap() = Some(Instant::now());
                 // Let the reader threads drain the pipes.
                 std::thread::sleep(Duration::from_millis(50));
                 return status;
@@ -136,6 +139,11 @@ impl Child {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// When [`wait`](Self::wait) saw the process exit (within ~2 ms).
+    pub fn exited_at(&self) -> Option<Instant> {
+        *self.exited_at.lock().unwrap()
     }
 
     /// Every stdout line so far.

@@ -36,7 +36,9 @@ impl InFlight {
             let notified = self.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.count() == 0 {
+            // Registered before the mark: the exit that sees the mark and
+            // reaches zero wakes this waiter.
+            if self.count.mark_waiting() == 0 {
                 return;
             }
             notified.await;

@@ -60,7 +60,16 @@ impl Lifecycle {
     }
 }
 
-/// How many units of work are in flight.
+/// Set in the count word once someone waits for the count to reach zero.
+const WAITING: usize = 1 << (usize::BITS - 1);
+
+/// How many units of work are in flight, and whether anyone waits for zero.
+///
+/// The waiting mark lives in the same word as the count, so that an exit and
+/// [`mark_waiting`](Self::mark_waiting) are ordered by that word alone: either
+/// the mark comes first and the exit that reaches zero sees it (and wakes the
+/// waiter), or the exit comes first and the mark sees zero. Until someone
+/// waits, an exit is one atomic operation and wakes no one.
 #[derive(Debug, Default)]
 pub(crate) struct Counter {
     count: AtomicUsize,
@@ -69,7 +78,7 @@ pub(crate) struct Counter {
 impl Counter {
     #[inline]
     pub(crate) fn get(&self) -> usize {
-        self.count.load(Ordering::Acquire)
+        self.count.load(Ordering::Acquire) & !WAITING
     }
 
     #[inline]
@@ -77,9 +86,16 @@ impl Counter {
         self.count.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Returns `true` for the exit that brought the count to zero.
+    /// Returns `true` for the exit that brought the count to zero after a
+    /// waiter was marked: that exit must wake the waiter.
     #[inline]
     pub(crate) fn exit(&self) -> bool {
-        self.count.fetch_sub(1, Ordering::AcqRel) == 1
+        self.count.fetch_sub(1, Ordering::AcqRel) == WAITING | 1
+    }
+
+    /// Marks that someone waits for zero; returns the count at that moment.
+    #[inline]
+    pub(crate) fn mark_waiting(&self) -> usize {
+        self.count.fetch_or(WAITING, Ordering::AcqRel) & !WAITING
     }
 }

@@ -168,6 +168,7 @@ impl ShutdownBuilder {
                 in_flight: InFlight::default(),
                 tracker: TaskTracker::new(),
                 drain_ended: CancellationToken::new(),
+                drain_ended_flag: AtomicBool::new(false),
                 driving: AtomicBool::new(false),
                 signals_installed: AtomicBool::new(false),
                 report: OnceLock::new(),
@@ -186,6 +187,9 @@ pub(crate) struct Inner {
     pub(crate) in_flight: InFlight,
     tracker: TaskTracker,
     drain_ended: CancellationToken,
+    /// Set just before `drain_ended` is cancelled: a lock-free
+    /// `is_drain_ended` for the per-request path of the HTTP layer.
+    drain_ended_flag: AtomicBool,
     driving: AtomicBool,
     signals_installed: AtomicBool,
     report: OnceLock<ShutdownReport>,
@@ -484,8 +488,9 @@ impl Shutdown {
     }
 
     /// Whether draining has ended (see [`drain_ended`](Self::drain_ended)).
+    /// One atomic load.
     pub fn is_drain_ended(&self) -> bool {
-        self.inner.drain_ended.is_cancelled()
+        self.inner.drain_ended_flag.load(Ordering::Acquire)
     }
 
     fn wait_deadline(&self) -> Instant {
@@ -740,6 +745,7 @@ impl Shutdown {
         } else {
             inner.in_flight.count() + inner.tracker.len()
         };
+        inner.drain_ended_flag.store(true, Ordering::Release);
         inner.drain_ended.cancel();
         let cleanup_start = Instant::now();
         let drain = cleanup_start - drain_start;
@@ -848,6 +854,11 @@ impl Shutdown {
         F: Future<Output = Result<(), E>> + Send + 'static,
         E: fmt::Display + Send + 'static,
     {
+        // Handlers first: a signal that arrives once the service is up must
+        // trigger shutdown, not kill the process with the default action.
+        if let Err(error) = self.listen_for_signals() {
+            warn!(target: "winddown", %error, "could not install signal handlers");
+        }
         let mut service = tokio::spawn(service);
         let sequence = self.run();
         tokio::pin!(sequence);

@@ -49,6 +49,7 @@ fn the_last_exit_is_seen_exactly_once() {
         let counter = Arc::new(Counter::default());
         counter.enter();
         counter.enter();
+        assert_eq!(counter.mark_waiting(), 2);
         let idle_seen = Arc::new(AtomicUsize::new(0));
         let workers: Vec<_> = (0..2)
             .map(|_| {
@@ -75,6 +76,7 @@ fn enter_during_exit_keeps_the_count_consistent() {
     loom::model(|| {
         let counter = Arc::new(Counter::default());
         counter.enter();
+        counter.mark_waiting();
         let a = {
             let counter = counter.clone();
             thread::spawn(move || counter.exit())
@@ -90,6 +92,46 @@ fn enter_during_exit_keeps_the_count_consistent() {
         // Whichever order they ran in, at least one exit saw the count reach
         // zero, and the count ends at zero.
         assert!(a || b);
+        assert_eq!(counter.get(), 0);
+    });
+}
+
+#[test]
+fn a_waiter_and_the_last_exit_never_miss_each_other() {
+    loom::model(|| {
+        let counter = Arc::new(Counter::default());
+        counter.enter();
+        let waiter = {
+            let counter = counter.clone();
+            // `wait_idle`: returns at once if it sees zero, else sleeps
+            // until an exit wakes it.
+            thread::spawn(move || counter.mark_waiting() == 0)
+        };
+        let worker = {
+            let counter = counter.clone();
+            thread::spawn(move || counter.exit())
+        };
+        let (saw_zero, woke) = (waiter.join().unwrap(), worker.join().unwrap());
+        // Exactly one of them: never both asleep, never a needless wake-up.
+        assert!(saw_zero != woke);
+        assert_eq!(counter.get(), 0);
+    });
+}
+
+#[test]
+fn without_a_waiter_no_exit_wakes_anyone() {
+    loom::model(|| {
+        let counter = Arc::new(Counter::default());
+        counter.enter();
+        let a = {
+            let counter = counter.clone();
+            thread::spawn(move || {
+                counter.enter();
+                counter.exit()
+            })
+        };
+        let b = counter.exit();
+        assert!(!a.join().unwrap() && !b);
         assert_eq!(counter.get(), 0);
     });
 }

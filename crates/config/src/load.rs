@@ -1,0 +1,328 @@
+//! Loading: defaults, then a TOML file, then `APP__…` environment variables,
+//! then every key checked before anything starts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use config::{Environment, File, FileFormat, Source, Value, ValueKind};
+
+use crate::raw::Raw;
+use crate::schema::{self, KEYS, SECTIONS};
+use crate::{Config, ConfigError, Origin};
+
+/// The environment variable prefix: `APP__SHUTDOWN__DRAIN_TIMEOUT`.
+pub const ENV_PREFIX: &str = "APP";
+/// Separates the prefix, the section and the key in a variable's name.
+pub const ENV_SEPARATOR: &str = "__";
+
+const ENV_ORIGIN: &str = "the environment";
+const TABLE: &str = "a table of keys (a [section] in the file)";
+
+impl Config {
+    /// Loads the configuration from the defaults, then `file` (TOML; an
+    /// error if given and missing), then the process's `APP__…` environment
+    /// variables; checks every key, then the budget (see
+    /// [`check_budget`](Self::check_budget)).
+    ///
+    /// Environment variables name the key with `__` between the parts
+    /// (`APP__SHUTDOWN__DRAIN_TIMEOUT=10s`, case does not matter); lists are
+    /// comma-separated (`APP__SHUTDOWN__EXEMPT_PATHS=/healthz,/metrics`); an
+    /// empty value sets an empty string (`APP__METRICS__PUSHGATEWAY=` turns
+    /// the push off). Values are never guessed into numbers or booleans:
+    /// every key says what text it takes.
+    ///
+    /// # Errors
+    ///
+    /// The first bad key (in alphabetical order), as one line: see
+    /// [`ConfigError`].
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let env = std::env::vars_os().filter_map(|(key, value)| {
+            let key = key.into_string().ok()?;
+            Some((key, value.to_string_lossy().into_owned()))
+        });
+        Config::load_from(file, env)
+    }
+
+    /// [`load`](Self::load), or print the error and exit with
+    /// [`EX_CONFIG`](crate::EX_CONFIG) (78): the one call a service makes
+    /// before it starts anything.
+    pub fn load_or_exit(file: Option<&Path>) -> Config {
+        Config::load(file).unwrap_or_else(|error| error.exit())
+    }
+
+    /// [`load`](Self::load) with an explicit environment instead of the
+    /// process's (tests, or a launcher that filters it).
+    /// `KUBERNETES_SERVICE_HOST` in it sets the announce delay's default to
+    /// 5 s.
+    ///
+    /// # Errors
+    ///
+    /// See [`load`](Self::load).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_config::Config;
+    ///
+    /// let config = Config::load_from(
+    ///     None,
+    ///     [
+    ///         ("KUBERNETES_SERVICE_HOST", "10.0.0.1"),
+    ///         ("APP__SHUTDOWN__EXEMPT_PATHS", "/healthz, /metrics"),
+    ///     ],
+    /// )
+    /// .unwrap();
+    /// assert_eq!(config.shutdown.announce_delay, Duration::from_secs(5));
+    /// assert_eq!(config.shutdown.exempt_paths, ["/healthz", "/metrics"]);
+    /// ```
+    pub fn load_from<I, K, V>(file: Option<&Path>, env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut under_kubernetes = false;
+        let mut app_env = HashMap::new();
+        // dotted key -> the variable's name, for messages
+        let mut env_names = HashMap::new();
+        let prefix = format!("{ENV_PREFIX}{ENV_SEPARATOR}");
+        for (name, value) in env {
+            let (name, value): (String, String) = (name.into(), value.into());
+            if name == "KUBERNETES_SERVICE_HOST" {
+                under_kubernetes = true;
+            }
+            if !name.to_ascii_uppercase().starts_with(&prefix) {
+                continue;
+            }
+            let key = name[prefix.len()..]
+                .to_ascii_lowercase()
+                .replace(ENV_SEPARATOR, ".");
+            let well_formed = key.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            });
+            if !well_formed {
+                return Err(ConfigError::UnknownKey {
+                    key,
+                    value: Raw::Str(value).to_string(),
+                    origin: Origin::Env(name),
+                    hint: format!(
+                        "variables look like {prefix}SECTION{ENV_SEPARATOR}KEY, e.g. {prefix}SHUTDOWN{ENV_SEPARATOR}DRAIN_TIMEOUT"
+                    ),
+                });
+            }
+            env_names.insert(key, name.clone());
+            app_env.insert(name, value);
+        }
+
+        let announce_default = if under_kubernetes { "5s" } else { "0s" };
+        let mut builder = config::Config::builder()
+            .set_default("shutdown.announce_delay", announce_default)
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::File {
+                    path: path.to_owned(),
+                    message: "no such configuration file".to_owned(),
+                });
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+        }
+        let built = builder
+            .add_source(
+                Environment::with_prefix(ENV_PREFIX)
+                    .separator(ENV_SEPARATOR)
+                    .source(Some(app_env.into_iter().collect())),
+            )
+            .build()
+            .map_err(|error| match (file, error) {
+                (Some(path), config::ConfigError::FileParse { cause, .. }) => ConfigError::File {
+                    path: path.to_owned(),
+                    message: one_line(&cause.to_string()),
+                },
+                (_, other) => ConfigError::Load(one_line(&other.to_string())),
+            })?;
+
+        let tree = built
+            .collect()
+            .map_err(|e| ConfigError::Load(one_line(&e.to_string())))?;
+        let origin = |key: &str, value: &Value| {
+            // A table made from dotted names has no origin: take its first leaf's.
+            let (key, value) = first_leaf(key.to_owned(), value);
+            match value.origin() {
+                None => Origin::Default,
+                Some(ENV_ORIGIN) => {
+                    Origin::Env(env_names.get(&key).cloned().unwrap_or_else(|| {
+                        format!(
+                            "{prefix}{}",
+                            key.to_ascii_uppercase().replace('.', ENV_SEPARATOR)
+                        )
+                    }))
+                }
+                Some(other) => {
+                    Origin::File(file.map_or_else(|| PathBuf::from(other), Path::to_owned))
+                }
+            }
+        };
+        check(&tree, &origin)?;
+
+        let config: Config = built
+            .try_deserialize()
+            .map_err(|e| ConfigError::Load(one_line(&e.to_string())))?;
+        config.check_budget()?;
+        Ok(config)
+    }
+}
+
+/// Every key known, every value acceptable; the first problem in
+/// alphabetical order of keys.
+fn check(
+    tree: &config::Map<String, Value>,
+    origin: &dyn Fn(&str, &Value) -> Origin,
+) -> Result<(), ConfigError> {
+    let sorted: BTreeMap<&String, &Value> = tree.iter().collect();
+    for (section, value) in sorted {
+        if !SECTIONS.contains(&section.as_str()) {
+            return Err(unknown(section, value, origin));
+        }
+        let ValueKind::Table(table) = &value.kind else {
+            return Err(ConfigError::Invalid {
+                key: section.clone(),
+                value: Raw::from(value).to_string(),
+                expected: TABLE,
+                origin: origin(section, value),
+            });
+        };
+        let sorted: BTreeMap<&String, &Value> = table.iter().collect();
+        for (name, value) in sorted {
+            let key = format!("{section}.{name}");
+            let Some(spec) = schema::find(&key) else {
+                return Err(unknown(&key, value, origin));
+            };
+            let raw = Raw::from(value);
+            if !spec.kind.accepts(&raw) {
+                return Err(ConfigError::Invalid {
+                    origin: origin(&key, value),
+                    key,
+                    value: raw.to_string(),
+                    expected: spec.kind.expected(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unknown(key: &str, value: &Value, origin: &dyn Fn(&str, &Value) -> Origin) -> ConfigError {
+    let hint = match suggestion(key) {
+        Some(suggestion) => format!("did you mean {suggestion}?"),
+        None => {
+            let (section, _) = key.split_once('.').unwrap_or((key, ""));
+            let in_section: Vec<&str> = KEYS
+                .iter()
+                .map(|k| k.path)
+                .filter(|path| path.split_once('.').is_some_and(|(s, _)| s == section))
+                .collect();
+            if !key.contains('.') || in_section.is_empty() {
+                format!("known sections: {}", SECTIONS.join(", "))
+            } else {
+                format!("known keys: {}", in_section.join(", "))
+            }
+        }
+    };
+    ConfigError::UnknownKey {
+        key: key.to_owned(),
+        value: Raw::from(value).to_string(),
+        origin: origin(key, value),
+        hint,
+    }
+}
+
+/// The known key or section `key` is most likely a typo of: a close name in
+/// the same section, or the same name in another section.
+fn suggestion(key: &str) -> Option<&'static str> {
+    let close = |typed: &str, known: &str| distance(typed, known) <= (known.len() / 3).max(1);
+    let Some((section, name)) = key.split_once('.') else {
+        return SECTIONS.iter().copied().find(|known| close(key, known));
+    };
+    let split = |path: &'static str| path.split_once('.').unwrap_or((path, ""));
+    KEYS.iter()
+        .map(|k| k.path)
+        .filter(|path| split(path).0 == section)
+        .min_by_key(|path| distance(name, split(path).1))
+        .filter(|path| close(name, split(path).1))
+        .or_else(|| {
+            KEYS.iter()
+                .map(|k| k.path)
+                .find(|path| split(path).1 == name)
+        })
+}
+
+/// The first value with an origin under `value` (itself if it has one).
+fn first_leaf(key: String, value: &Value) -> (String, &Value) {
+    if value.origin().is_none()
+        && let ValueKind::Table(table) = &value.kind
+        && let Some((name, child)) = table.iter().min_by(|a, b| a.0.cmp(b.0))
+    {
+        return first_leaf(format!("{key}.{name}"), child);
+    }
+    (key, value)
+}
+
+/// Levenshtein distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// Error texts from parsers can span lines (TOML shows the line with a
+/// caret): keep the position and the reason on one line.
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('|') && !l.contains(" | "))
+        .collect();
+    match lines.as_slice() {
+        [] => text.trim().to_owned(),
+        [only] => (*only).to_owned(),
+        [first, .., last] => format!("{first}: {last}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levenshtein() {
+        assert_eq!(
+            distance("shutdown.drain_timout", "shutdown.drain_timeout"),
+            1
+        );
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn multi_line_parser_errors_become_one_line() {
+        let toml_error = "TOML parse error at line 2, column 9\n  |\n2 | timeout = \n  |         ^\nstring values must be quoted, expected literal string\n";
+        assert_eq!(
+            one_line(toml_error),
+            "TOML parse error at line 2, column 9: string values must be quoted, expected literal string"
+        );
+        assert_eq!(one_line("plain"), "plain");
+    }
+}

@@ -1,0 +1,209 @@
+//! Every key, what it accepts, and the words used when it gets something
+//! else. The serde impls and the checks before them share these parsers, so
+//! both say the same thing.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::raw::Raw;
+use crate::{BudgetCheck, LogFormat};
+
+/// What a key accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Zero or more.
+    Duration,
+    /// More than zero.
+    PositiveDuration,
+    /// A whole number of seconds (zero allowed).
+    WholeSeconds,
+    /// More than zero, or "" for none.
+    GracePeriod,
+    Addr,
+    PushgatewayUrl,
+    Textfile,
+    PathList,
+    Instance,
+    BudgetCheck,
+    LogFormat,
+}
+
+impl Kind {
+    /// The "expected …" part of an error message.
+    pub(crate) fn expected(self) -> &'static str {
+        match self {
+            Kind::Duration => r#"a duration like "15s" or "250ms""#,
+            Kind::PositiveDuration => r#"a duration greater than zero like "30s" or "500ms""#,
+            Kind::WholeSeconds => r#"a whole number of seconds like "5s""#,
+            Kind::GracePeriod => {
+                r#"a duration greater than zero like "30s", or "" to skip the check"#
+            }
+            Kind::Addr => r#"a socket address like "0.0.0.0:8080" or "[::]:8080""#,
+            Kind::PushgatewayUrl => {
+                r#"an http:// URL like "http://pushgateway:9091", or "" for off"#
+            }
+            Kind::Textfile => {
+                r#"a file path ending in ".prom" like "/var/lib/node_exporter/textfile/app.prom", or "" for off"#
+            }
+            Kind::PathList => {
+                r#"a list of paths starting with "/" like ["/healthz", "/metrics"] (in the environment: "/healthz,/metrics")"#
+            }
+            Kind::Instance => r#"a string like "orders-0", or "" to group by job only"#,
+            Kind::BudgetCheck => r#"one of "warn", "error", "off""#,
+            Kind::LogFormat => r#"one of "text", "json""#,
+        }
+    }
+
+    /// Whether `raw` is acceptable.
+    pub(crate) fn accepts(self, raw: &Raw) -> bool {
+        match self {
+            Kind::Duration => duration(raw).is_some(),
+            Kind::PositiveDuration => positive_duration(raw).is_some(),
+            Kind::WholeSeconds => whole_seconds(raw).is_some(),
+            Kind::GracePeriod => grace_period(raw).is_some(),
+            Kind::Addr => addr(raw).is_some(),
+            Kind::PushgatewayUrl => pushgateway_url(raw).is_some(),
+            Kind::Textfile => textfile(raw).is_some(),
+            Kind::PathList => path_list(raw).is_some(),
+            Kind::Instance => instance(raw).is_some(),
+            Kind::BudgetCheck => budget_check(raw).is_some(),
+            Kind::LogFormat => log_format(raw).is_some(),
+        }
+    }
+}
+
+/// A key of the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key {
+    pub(crate) path: &'static str,
+    pub(crate) kind: Kind,
+}
+
+const fn key(path: &'static str, kind: Kind) -> Key {
+    Key { path, kind }
+}
+
+/// Every key, in the order of the documentation.
+pub(crate) const KEYS: &[Key] = &[
+    key("server.addr", Kind::Addr),
+    key("shutdown.timeout", Kind::PositiveDuration),
+    key("shutdown.announce_delay", Kind::Duration),
+    key("shutdown.drain_timeout", Kind::Duration),
+    key("shutdown.hook_timeout", Kind::PositiveDuration),
+    key("shutdown.retry_after", Kind::WholeSeconds),
+    key("shutdown.exempt_paths", Kind::PathList),
+    key("shutdown.kubernetes_grace_period", Kind::GracePeriod),
+    key("shutdown.budget_check", Kind::BudgetCheck),
+    key("metrics.linger", Kind::Duration),
+    key("metrics.pushgateway", Kind::PushgatewayUrl),
+    key("metrics.push_instance", Kind::Instance),
+    key("metrics.textfile", Kind::Textfile),
+    key("log.format", Kind::LogFormat),
+];
+
+/// The sections, in the order of the documentation.
+pub(crate) const SECTIONS: &[&str] = &["server", "shutdown", "metrics", "log"];
+
+pub(crate) fn find(path: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.path == path)
+}
+
+// ----- parsers: `None` means "not acceptable" -----
+
+pub(crate) fn duration(raw: &Raw) -> Option<Duration> {
+    let text = raw.as_str()?.trim();
+    // humantime refuses signs, but say so for "-0s" too.
+    if text.starts_with(['-', '+']) {
+        return None;
+    }
+    humantime::parse_duration(text).ok()
+}
+
+pub(crate) fn positive_duration(raw: &Raw) -> Option<Duration> {
+    duration(raw).filter(|d| !d.is_zero())
+}
+
+pub(crate) fn whole_seconds(raw: &Raw) -> Option<Duration> {
+    duration(raw).filter(|d| d.subsec_nanos() == 0)
+}
+
+pub(crate) fn grace_period(raw: &Raw) -> Option<Option<Duration>> {
+    if raw.as_str()?.trim().is_empty() {
+        return Some(None);
+    }
+    positive_duration(raw).map(Some)
+}
+
+pub(crate) fn addr(raw: &Raw) -> Option<SocketAddr> {
+    raw.as_str()?.trim().parse().ok()
+}
+
+pub(crate) fn pushgateway_url(raw: &Raw) -> Option<Option<String>> {
+    let text = raw.as_str()?.trim();
+    if text.is_empty() {
+        return Some(None);
+    }
+    let uri: http::Uri = text.parse().ok()?;
+    let authority = uri.authority()?;
+    let usable = uri.scheme_str() == Some("http")
+        && !authority.host().is_empty()
+        && !authority.as_str().contains('@')
+        && uri.query().is_none();
+    usable.then(|| Some(text.to_owned()))
+}
+
+pub(crate) fn textfile(raw: &Raw) -> Option<Option<PathBuf>> {
+    let text = raw.as_str()?.trim();
+    if text.is_empty() {
+        return Some(None);
+    }
+    let path = PathBuf::from(text);
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.len() > ".prom".len() && n.ends_with(".prom"));
+    named.then_some(Some(path))
+}
+
+pub(crate) fn path_list(raw: &Raw) -> Option<Vec<String>> {
+    let items: Vec<String> = match raw {
+        Raw::List(items) => items
+            .iter()
+            .map(|item| item.as_str().map(|s| s.trim().to_owned()))
+            .collect::<Option<_>>()?,
+        // The environment's form: comma-separated.
+        Raw::Str(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => return None,
+    };
+    let valid = items
+        .iter()
+        .all(|p| p.starts_with('/') && !p.contains(char::is_whitespace));
+    valid.then_some(items)
+}
+
+pub(crate) fn instance(raw: &Raw) -> Option<String> {
+    raw.as_str().map(|s| s.trim().to_owned())
+}
+
+pub(crate) fn budget_check(raw: &Raw) -> Option<BudgetCheck> {
+    match raw.as_str()?.trim() {
+        "warn" => Some(BudgetCheck::Warn),
+        "error" => Some(BudgetCheck::Error),
+        "off" => Some(BudgetCheck::Off),
+        _ => None,
+    }
+}
+
+pub(crate) fn log_format(raw: &Raw) -> Option<LogFormat> {
+    match raw.as_str()?.trim() {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        _ => None,
+    }
+}

@@ -1,0 +1,216 @@
+use std::error::Error;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, Response, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use winddown_core::{BoxError, Shutdown};
+
+use super::cut::Cut;
+use super::guard::RequestGuard;
+use super::layer::Config;
+
+/// The error a response body ends with when the drain ended while it was
+/// still streaming (an endless event stream, a long poll).
+///
+/// hyper answers a body error by aborting the HTTP/1 connection or
+/// resetting the HTTP/2 stream, so the client sees the response cut short
+/// rather than a clean end. Find it in a body error with
+/// `error.is::<DrainEnded>()`.
+///
+/// # Examples
+///
+/// ```
+/// use winddown_http::DrainEnded;
+/// let error: winddown_core::BoxError = DrainEnded::default().into();
+/// assert!(error.is::<DrainEnded>());
+/// assert!(error.to_string().contains("drain ended"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DrainEnded;
+
+impl fmt::Display for DrainEnded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "response cut: the shutdown drain ended while the body was still streaming \
+             (raise the drain timeout to let such responses finish)",
+        )
+    }
+}
+
+impl Error for DrainEnded {}
+
+pin_project! {
+    /// The response body of [`Drain`](super::Drain).
+    ///
+    /// For a counted request it holds the request's in-flight guard until
+    /// the body has ended or is dropped, and it ends the body with a
+    /// [`DrainEnded`] error if the drain ends first. For a 503 it is the
+    /// short plain-text message.
+    ///
+    /// See the [module docs](super) for an example.
+    pub struct DrainBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        Inner {
+            #[pin]
+            body: B,
+            // Present for counted requests: watches the drain's end.
+            cut: Option<Cut>,
+            // Taken when the body has ended, failed or been cut.
+            guard: Option<RequestGuard>,
+        },
+        Message {
+            data: Option<Bytes>,
+        },
+    }
+}
+
+impl<B> DrainBody<B> {
+    pub(crate) fn tracked(body: B, guard: RequestGuard, shutdown: Shutdown) -> Self {
+        DrainBody {
+            kind: Kind::Inner {
+                body,
+                cut: Some(Cut::new(shutdown)),
+                guard: Some(guard),
+            },
+        }
+    }
+
+    pub(crate) fn untracked(body: B) -> Self {
+        DrainBody {
+            kind: Kind::Inner {
+                body,
+                cut: None,
+                guard: None,
+            },
+        }
+    }
+
+    fn message(data: Bytes) -> Self {
+        DrainBody {
+            kind: Kind::Message { data: Some(data) },
+        }
+    }
+
+    /// Whether this body holds a request in flight (it has not ended yet).
+    pub fn is_in_flight(&self) -> bool {
+        matches!(&self.kind, Kind::Inner { guard: Some(_), .. })
+    }
+}
+
+/// The 503 answered while draining, or to a handler still pending when the
+/// drain ended.
+pub(crate) fn rejection<B>(http1: bool, config: &Config) -> Response<DrainBody<B>> {
+    let mut response = Response::new(DrainBody::message(config.body.clone()));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = response.headers_mut();
+    headers.insert(RETRY_AFTER, config.retry_after_header.clone());
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if http1 {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+impl<B> Body for DrainBody<B>
+where
+    B: Body,
+    B::Data: From<Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = B::Data;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.project().kind.project() {
+            KindProj::Message { data } => {
+                Poll::Ready(data.take().map(|d| Ok(Frame::data(d.into()))))
+            }
+            KindProj::Inner { body, cut, guard } => {
+                let tracked = cut.is_some();
+                if tracked {
+                    if guard.is_none() {
+                        return Poll::Ready(None);
+                    }
+                    if cut.as_ref().is_some_and(Cut::has_ended) {
+                        guard.take();
+                        return Poll::Ready(Some(Err(DrainEnded.into())));
+                    }
+                }
+                match body.poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+                    Poll::Ready(Some(Err(error))) => {
+                        guard.take();
+                        Poll::Ready(Some(Err(error.into())))
+                    }
+                    Poll::Ready(None) => {
+                        guard.take();
+                        Poll::Ready(None)
+                    }
+                    Poll::Pending => {
+                        if let Some(cut) = cut
+                            && cut.poll_ended(cx).is_ready()
+                        {
+                            guard.take();
+                            return Poll::Ready(Some(Err(DrainEnded.into())));
+                        }
+                        Poll::Pending
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Message { data } => data.is_none(),
+            // Counted, and already ended, failed or cut.
+            Kind::Inner {
+                cut: Some(_),
+                guard: None,
+                ..
+            } => true,
+            Kind::Inner { body, .. } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Message { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            Kind::Inner { body, .. } => body.size_hint(),
+        }
+    }
+}
+
+impl<B> fmt::Debug for DrainBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Inner { cut, guard, .. } => f
+                .debug_struct("DrainBody")
+                .field("counted", &cut.is_some())
+                .field("in_flight", &guard.is_some())
+                .finish_non_exhaustive(),
+            Kind::Message { data } => f.debug_struct("DrainBody").field("message", data).finish(),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Which requests are exempt from draining: exact paths or predicates.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::Request;
+use http::request::Parts;
+
+/// A predicate deciding from the request head that a request is exempt.
+pub(crate) type Predicate = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
+
+/// The paths exempt by default: the probes and the metrics endpoint.
+pub(crate) const DEFAULT_EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// The exemption rules of a [`DrainLayer`](super::DrainLayer).
+///
+/// Paths match by exact, case-sensitive equality with `uri.path()` as it
+/// arrived: no prefix matching, no decoding, no dot-segment or slash
+/// normalisation. `/healthz/`, `/HEALTHZ`, `/%68ealthz`, `/./healthz` and
+/// `//healthz` are therefore not `/healthz`, so an odd spelling that a router
+/// might still route to a probe handler can never slip past the drain. The
+/// query is not part of the path: `/healthz?verbose=1` is `/healthz`.
+#[derive(Clone)]
+pub(crate) struct Exempt {
+    paths: Vec<Box<str>>,
+    predicates: Vec<Predicate>,
+}
+
+impl Default for Exempt {
+    fn default() -> Self {
+        Exempt {
+            paths: DEFAULT_EXEMPT_PATHS.iter().map(|p| (*p).into()).collect(),
+            predicates: Vec::new(),
+        }
+    }
+}
+
+impl Exempt {
+    pub(crate) fn set_paths<I, P>(&mut self, paths: I)
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.paths = paths.into_iter().map(|p| p.into().into()).collect();
+    }
+
+    pub(crate) fn add_path(&mut self, path: impl Into<String>) {
+        self.paths.push(path.into().into());
+    }
+
+    pub(crate) fn add_predicate(&mut self, predicate: Predicate) {
+        self.predicates.push(predicate);
+    }
+
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &str> {
+        self.paths.iter().map(|p| &**p)
+    }
+
+    /// Whether `req` is exempt. Hands the request back unchanged.
+    pub(crate) fn check<B>(&self, req: Request<B>) -> (bool, Request<B>) {
+        let path = req.uri().path();
+        if self.paths.iter().any(|p| **p == *path) {
+            return (true, req);
+        }
+        if self.predicates.is_empty() {
+            return (false, req);
+        }
+        let (parts, body) = req.into_parts();
+        let exempt = self.predicates.iter().any(|p| p(&parts));
+        (exempt, Request::from_parts(parts, body))
+    }
+}
+
+impl fmt::Debug for Exempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exempt")
+            .field("paths", &self.paths)
+            .field("predicates", &self.predicates.len())
+            .finish()
+    }
+}

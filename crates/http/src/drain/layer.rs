@@ -1,0 +1,144 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderValue;
+use http::request::Parts;
+use tower::Layer;
+use winddown_core::Shutdown;
+
+use super::Drain;
+use super::exempt::Exempt;
+
+/// The `Retry-After` sent with 503s when none is configured.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Settings shared by every clone of a [`Drain`] service.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) retry_after: Duration,
+    pub(crate) retry_after_header: HeaderValue,
+    pub(crate) body: Bytes,
+    pub(crate) exempt: Exempt,
+}
+
+impl Config {
+    fn new(retry_after: Duration, exempt: Exempt) -> Self {
+        // Retry-After carries whole seconds: round up so clients never come
+        // back earlier than asked.
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Config {
+            retry_after,
+            retry_after_header: HeaderValue::from(secs),
+            body: Bytes::from(format!(
+                "503 Service Unavailable: shutting down, retry in {secs}s\n"
+            )),
+            exempt,
+        }
+    }
+}
+
+/// Applies [`Drain`] to a service: drains HTTP traffic when the
+/// [`Shutdown`] is triggered.
+///
+/// By default `Retry-After` is 5 seconds and `/healthz`, `/readyz` and
+/// `/metrics` are exempt. See the [module docs](super) for the behaviour in
+/// each state.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use winddown_core::Shutdown;
+/// use winddown_http::DrainLayer;
+///
+/// let shutdown = Shutdown::builder().no_signals().build();
+/// let layer = DrainLayer::new(shutdown)
+///     .retry_after(Duration::from_secs(10))
+///     .exempt_paths(["/livez", "/readyz", "/metrics"])
+///     .exempt_if(|head| head.headers.contains_key("x-internal-probe"));
+/// assert_eq!(layer.exempt_path_list(), ["/livez", "/readyz", "/metrics"]);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a layer does nothing until it wraps a service"]
+pub struct DrainLayer {
+    shutdown: Shutdown,
+    config: Arc<Config>,
+}
+
+impl DrainLayer {
+    /// A layer draining on `shutdown`, with the default settings.
+    pub fn new(shutdown: Shutdown) -> Self {
+        DrainLayer {
+            shutdown,
+            config: Arc::new(Config::new(DEFAULT_RETRY_AFTER, Exempt::default())),
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// The `Retry-After` of 503 responses (default 5 s). It is sent in whole
+    /// seconds, rounded up.
+    pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        let exempt = self.config.exempt.clone();
+        *self.config_mut() = Config::new(retry_after, exempt);
+        self
+    }
+
+    /// Replaces the exempt paths (default `/healthz`, `/readyz`, `/metrics`).
+    ///
+    /// Exempt requests are served in every state and are not counted in
+    /// flight. A path matches only when it is exactly equal to the request's
+    /// `uri.path()`: no prefixes, no decoding, no normalisation. Pass an empty
+    /// list to exempt nothing by path.
+    pub fn exempt_paths<I, P>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.config_mut().exempt.set_paths(paths);
+        self
+    }
+
+    /// Adds one exempt path to the list.
+    pub fn exempt_path(mut self, path: impl Into<String>) -> Self {
+        self.config_mut().exempt.add_path(path);
+        self
+    }
+
+    /// Exempts the requests for which `predicate` returns `true`, in
+    /// addition to the exempt paths. Predicates added by several calls are
+    /// alternatives: any one of them exempts a request.
+    pub fn exempt_if<F>(mut self, predicate: F) -> Self
+    where
+        F: Fn(&Parts) -> bool + Send + Sync + 'static,
+    {
+        self.config_mut().exempt.add_predicate(Arc::new(predicate));
+        self
+    }
+
+    /// The exempt paths, in order.
+    pub fn exempt_path_list(&self) -> Vec<&str> {
+        self.config.exempt.paths().collect()
+    }
+
+    /// The configured `Retry-After`.
+    pub fn retry_after_duration(&self) -> Duration {
+        self.config.retry_after
+    }
+
+    /// The shutdown handle this layer drains on.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+}
+
+impl<S> Layer<S> for DrainLayer {
+    type Service = Drain<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Drain::from_parts(inner, self.shutdown.clone(), self.config.clone())
+    }
+}

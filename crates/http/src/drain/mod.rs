@@ -1,0 +1,211 @@
+//! Drain HTTP traffic when shutdown starts.
+//!
+//! [`Drain`] (applied with [`DrainLayer`]) follows the state of a
+//! [`Shutdown`]:
+//!
+//! | state | non-exempt requests | HTTP/1.x responses |
+//! |---|---|---|
+//! | running | passed through untouched | untouched |
+//! | announcing | passed through | `Connection: close` added |
+//! | draining, cleanup, done | answered `503` with `Retry-After` and a short plain-text body; the inner service is not called | `Connection: close` |
+//!
+//! - **Exempt** requests (by default `/healthz`, `/readyz` and `/metrics`,
+//!   matched exactly; see [`DrainLayer::exempt_paths`] and
+//!   [`DrainLayer::exempt_if`]) are passed through in every state and are
+//!   not counted in flight, so a scrape never holds the drain open.
+//! - **In flight**: every other request counts from the call until its
+//!   response body has been fully sent or dropped, so a streaming response
+//!   holds the drain open until its last byte. Draining waits on this count.
+//! - **Drain end**: when the drain ends (by completion or by its timeout), a
+//!   response still streaming is cut: its body ends with a [`DrainEnded`]
+//!   error, which makes hyper abort the HTTP/1 connection or reset the
+//!   HTTP/2 stream. A handler that has not produced its response by then is
+//!   answered `503`. Either way the request was counted as abandoned in the
+//!   [`ShutdownReport`](winddown_core::ShutdownReport).
+//! - A `Connection` header is never added to HTTP/2 (or later) responses,
+//!   and never to `101 Switching Protocols`.
+//! - The inner service's error type is kept, so in axum (where layers must
+//!   be `Infallible`) `Router::layer(DrainLayer::new(shutdown))` just works.
+//! - Metrics, through the `metrics` facade: the
+//!   `winddown_inflight_requests` gauge and the
+//!   `winddown_rejected_requests_total` counter.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use bytes::Bytes;
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::{BodyExt, Full};
+//! use tower::{ServiceBuilder, ServiceExt, service_fn};
+//! use winddown_core::Shutdown;
+//! use winddown_http::DrainLayer;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let shutdown = Shutdown::builder().no_signals().build();
+//! let service = ServiceBuilder::new()
+//!     .layer(DrainLayer::new(shutdown.clone()))
+//!     .service(service_fn(|_req: Request<Full<Bytes>>| async {
+//!         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("hello"))))
+//!     }));
+//!
+//! // Running: untouched.
+//! let response = service.clone().oneshot(Request::new(Full::default())).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//! assert!(response.headers().get("connection").is_none());
+//!
+//! // Announcing: still served, but keep-alive clients are told to go.
+//! shutdown.trigger();
+//! let response = service.clone().oneshot(Request::new(Full::default())).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//! assert_eq!(response.headers()["connection"], "close");
+//! assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "hello");
+//!
+//! // Draining: refused, with a hint of when to come back.
+//! tokio::spawn({ let s = shutdown.clone(); async move { s.run().await } });
+//! shutdown.draining().await;
+//! let response = service.clone().oneshot(Request::new(Full::default())).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+//! assert_eq!(response.headers()["retry-after"], "5");
+//!
+//! // Probes are exempt.
+//! let probe = Request::get("/readyz").body(Full::default()).unwrap();
+//! let response = service.oneshot(probe).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//! # }
+//! ```
+
+mod body;
+mod cut;
+mod exempt;
+pub mod future;
+mod guard;
+mod layer;
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response, Version};
+use tower::Service;
+use winddown_core::metrics::REJECTED_REQUESTS_TOTAL;
+use winddown_core::{Shutdown, State};
+
+pub use body::{DrainBody, DrainEnded};
+pub use layer::DrainLayer;
+
+use future::ResponseFuture;
+use guard::RequestGuard;
+use layer::Config;
+
+/// Middleware that drains HTTP traffic when shutdown starts.
+///
+/// See the [module docs](self) for the behaviour and an example. Build it
+/// with [`DrainLayer`] (or [`Drain::new`] for the defaults).
+#[derive(Debug, Clone)]
+pub struct Drain<S> {
+    inner: S,
+    shutdown: Shutdown,
+    config: Arc<Config>,
+}
+
+impl<S> Drain<S> {
+    /// Wraps `inner` with the default settings (see [`DrainLayer::new`]).
+    pub fn new(inner: S, shutdown: Shutdown) -> Self {
+        DrainLayer::new(shutdown).layer_into(inner)
+    }
+
+    pub(crate) fn from_parts(inner: S, shutdown: Shutdown, config: Arc<Config>) -> Self {
+        Drain {
+            inner,
+            shutdown,
+            config,
+        }
+    }
+
+    /// A [`DrainLayer`] with the default settings.
+    pub fn layer(shutdown: Shutdown) -> DrainLayer {
+        DrainLayer::new(shutdown)
+    }
+
+    /// Gets a reference to the inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Gets a mutable reference to the inner service.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes `self`, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl DrainLayer {
+    fn layer_into<S>(&self, inner: S) -> Drain<S> {
+        tower::Layer::layer(self, inner)
+    }
+}
+
+/// Whether responses on this version may carry a `Connection` header.
+fn is_http1(version: Version) -> bool {
+    matches!(
+        version,
+        Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
+    )
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Drain<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<DrainBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let http1 = is_http1(req.version());
+        let (exempt, req) = self.config.exempt.check(req);
+        if exempt {
+            return ResponseFuture::called(
+                self.inner.call(req),
+                self.shutdown.clone(),
+                None,
+                http1,
+                self.config.clone(),
+            );
+        }
+        if self.shutdown.state() >= State::Draining {
+            return self.reject(http1);
+        }
+        // Count first, then look again: a drain that started in between has
+        // either seen this request in flight or is seen here.
+        let guard = RequestGuard::new(&self.shutdown);
+        if self.shutdown.state() >= State::Draining {
+            drop(guard);
+            return self.reject(http1);
+        }
+        ResponseFuture::called(
+            self.inner.call(req),
+            self.shutdown.clone(),
+            Some(guard),
+            http1,
+            self.config.clone(),
+        )
+    }
+}
+
+impl<S> Drain<S> {
+    fn reject<F>(&self, http1: bool) -> ResponseFuture<F> {
+        metrics::counter!(REJECTED_REQUESTS_TOTAL).increment(1);
+        ResponseFuture::rejected(http1, self.config.clone())
+    }
+}

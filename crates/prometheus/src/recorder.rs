@@ -1,0 +1,213 @@
+//! Installing the Prometheus recorder, and the handle that renders it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use winddown_core::metrics::{
+    ANNOUNCE_DURATION_SECONDS, DRAIN_DURATION_SECONDS, DURATION_BUCKETS, HOOK_DURATION_SECONDS,
+    SHUTDOWN_DURATION_SECONDS, describe,
+};
+
+use crate::linger::{LingerOutcome, Scrapes};
+use crate::{FinalExport, InstallError, MetricsService};
+
+/// How often the installed recorder's upkeep runs (drains histogram samples
+/// between scrapes so memory stays bounded).
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The winddown duration histograms, which get [`DURATION_BUCKETS`].
+const HISTOGRAMS: [&str; 4] = [
+    HOOK_DURATION_SECONDS,
+    SHUTDOWN_DURATION_SECONDS,
+    ANNOUNCE_DURATION_SECONDS,
+    DRAIN_DURATION_SECONDS,
+];
+
+pub(crate) struct Shared {
+    pub(crate) handle: PrometheusHandle,
+    pub(crate) scrapes: Scrapes,
+}
+
+/// A handle to the Prometheus recorder: renders the text format, serves
+/// `/metrics`, lingers for a last scrape. Cheap to clone.
+///
+/// Get one with [`install`](Self::install) (the global recorder, once per
+/// process) or [`build`](Self::build) (a recorder you install yourself, e.g.
+/// locally in a test).
+///
+/// # Examples
+///
+/// ```no_run
+/// use winddown_prometheus::PrometheusMetrics;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let metrics = PrometheusMetrics::install()?;
+/// let app: axum::Router = axum::Router::new().route_service("/metrics", metrics.service());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PrometheusMetrics {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for PrometheusMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrometheusMetrics")
+            .field("scrapes", &self.scrapes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrometheusMetrics {
+    /// The exporter builder winddown starts from: a plain
+    /// [`PrometheusBuilder`] with [`DURATION_BUCKETS`] for the winddown
+    /// duration histograms (other histograms keep the exporter's defaults).
+    /// Customise it and pass it to [`install_with`](Self::install_with).
+    ///
+    /// ```
+    /// use winddown_prometheus::{Matcher, PrometheusMetrics};
+    ///
+    /// let builder = PrometheusMetrics::exporter()
+    ///     .add_global_label("service", "orders")
+    ///     .set_buckets_for_metric(Matcher::Suffix("_bytes".into()), &[1e3, 1e6, 1e9])
+    ///     .unwrap();
+    /// # let _ = builder;
+    /// ```
+    pub fn exporter() -> PrometheusBuilder {
+        with_winddown_buckets(PrometheusBuilder::new())
+    }
+
+    /// Installs the global recorder built from [`exporter`](Self::exporter),
+    /// describes every winddown metric, and (inside a tokio runtime) spawns
+    /// the recorder's upkeep task.
+    ///
+    /// # Errors
+    ///
+    /// [`InstallError::AlreadyInstalled`] if a global `metrics` recorder is
+    /// already installed in this process.
+    pub fn install() -> Result<PrometheusMetrics, InstallError> {
+        PrometheusMetrics::install_with(PrometheusBuilder::new())
+    }
+
+    /// Like [`install`](Self::install) with your own builder; the winddown
+    /// duration histograms get [`DURATION_BUCKETS`] in any case.
+    ///
+    /// # Errors
+    ///
+    /// See [`install`](Self::install).
+    pub fn install_with(builder: PrometheusBuilder) -> Result<PrometheusMetrics, InstallError> {
+        let (recorder, metrics) = PrometheusMetrics::build(builder);
+        metrics::set_global_recorder(recorder).map_err(|_| InstallError::AlreadyInstalled)?;
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let handle = metrics.handle().clone();
+            runtime.spawn(async move {
+                let mut interval = tokio::time::interval(UPKEEP_INTERVAL);
+                loop {
+                    interval.tick().await;
+                    handle.run_upkeep();
+                }
+            });
+        }
+        Ok(metrics)
+    }
+
+    /// Builds a recorder without installing it, and the handle to it. The
+    /// winddown metrics are already described on the recorder. Install it
+    /// yourself (`metrics::set_global_recorder`, or a local recorder in
+    /// tests); you are then responsible for calling
+    /// [`PrometheusHandle::run_upkeep`] now and then (each render does it
+    /// too).
+    ///
+    /// ```
+    /// use winddown_prometheus::PrometheusMetrics;
+    ///
+    /// let (recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// metrics::with_local_recorder(&recorder, || {
+    ///     metrics::counter!("winddown_rejected_requests_total").increment(2);
+    /// });
+    /// assert!(metrics.render().contains("winddown_rejected_requests_total 2"));
+    /// ```
+    pub fn build(builder: PrometheusBuilder) -> (PrometheusRecorder, PrometheusMetrics) {
+        let recorder = with_winddown_buckets(builder).build_recorder();
+        metrics::with_local_recorder(&recorder, describe);
+        let metrics = PrometheusMetrics {
+            shared: Arc::new(Shared {
+                handle: recorder.handle(),
+                scrapes: Scrapes::default(),
+            }),
+        };
+        (recorder, metrics)
+    }
+
+    /// The exporter's own handle.
+    pub fn handle(&self) -> &PrometheusHandle {
+        &self.shared.handle
+    }
+
+    /// Renders every metric in the Prometheus text format (0.0.4).
+    pub fn render(&self) -> String {
+        self.shared.handle.render()
+    }
+
+    /// The tower service answering `GET /metrics`.
+    ///
+    /// ```
+    /// let (_recorder, metrics) =
+    ///     winddown_prometheus::PrometheusMetrics::build(winddown_prometheus::PrometheusMetrics::exporter());
+    /// let app: axum::Router = axum::Router::new().route_service("/metrics", metrics.service());
+    /// # let _ = app;
+    /// ```
+    pub fn service(&self) -> MetricsService {
+        MetricsService::new(self.clone())
+    }
+
+    /// How many scrapes have been served (response body handed to the
+    /// connection) since start.
+    pub fn scrapes(&self) -> u64 {
+        self.shared.scrapes.total()
+    }
+
+    /// Waits until one more scrape has been served, or `max` has passed,
+    /// whichever is first. Only a scrape rendered after this call started
+    /// counts, so it carries every figure recorded before. A zero `max`
+    /// returns [`LingerOutcome::Off`] at once. Cancel safe.
+    ///
+    /// [`FinalExport`] calls this as the last step of the shutdown sequence;
+    /// call it yourself only when you drive the exit differently.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_prometheus::{LingerOutcome, PrometheusMetrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// // Nobody scrapes: the wait ends at the bound.
+    /// let outcome = metrics.linger(Duration::from_secs(10)).await;
+    /// assert_eq!(outcome, LingerOutcome::TimedOut { waited: Duration::from_secs(10) });
+    /// # }
+    /// ```
+    pub async fn linger(&self, max: Duration) -> LingerOutcome {
+        self.shared.scrapes.linger(max).await
+    }
+
+    /// The final export for this recorder: see [`FinalExport`].
+    pub fn final_export(&self) -> FinalExport {
+        FinalExport::new(self)
+    }
+}
+
+fn with_winddown_buckets(mut builder: PrometheusBuilder) -> PrometheusBuilder {
+    for name in HISTOGRAMS {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.to_owned()), DURATION_BUCKETS)
+            .expect("DURATION_BUCKETS is not empty");
+    }
+    builder
+}

@@ -1,0 +1,123 @@
+//! Writing a node_exporter textfile atomically.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Writes `contents` to `path` atomically, for node_exporter's textfile
+/// collector (`--collector.textfile.directory`).
+///
+/// The text goes to a temporary file in the same directory (named
+/// `.<file name>.<pid>.tmp`, which the collector ignores since it reads
+/// `*.prom` only), is flushed to disk (`fsync`), then renamed over `path`, and
+/// the directory is synced. A reader therefore sees either the old file or the
+/// new one, never half of it, even across a crash. The directory must exist.
+/// The file stays after the process exits, so node_exporter keeps exposing
+/// the last shutdown's figures until the next one replaces them.
+///
+/// Blocking I/O: from async code call it inside
+/// `tokio::task::spawn_blocking` ([`FinalExport`](crate::FinalExport) does).
+///
+/// # Errors
+///
+/// The I/O error, with the path in its message; the temporary file is
+/// removed.
+///
+/// # Examples
+///
+/// ```
+/// let dir = std::env::temp_dir().join(format!("winddown-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("orders.prom");
+/// winddown_prometheus::write_textfile(&path, "winddown_state 3\n")?;
+/// assert_eq!(std::fs::read_to_string(&path)?, "winddown_state 3\n");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_textfile(path: impl AsRef<Path>, contents: &str) -> io::Result<()> {
+    let path = path.as_ref();
+    let context = |what: &str, at: &Path, e: io::Error| {
+        io::Error::new(e.kind(), format!("{what} {}: {e}", at.display()))
+    };
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("textfile path {} has no file name", path.display()),
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = dir.join(temp_name);
+
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp)?;
+        file.write_all(contents.as_bytes())?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(context("cannot write textfile", &temp, e));
+    }
+    if let Err(e) = fs::rename(&temp, path) {
+        let _ = fs::remove_file(&temp);
+        return Err(context("cannot rename textfile into", path, e));
+    }
+    // Make the rename itself durable.
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| context("cannot sync directory", &dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("winddown-textfile-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn replaces_the_file_and_leaves_no_temporary_behind() {
+        let dir = temp_dir("replace");
+        let path = dir.join("svc.prom");
+        fs::write(&path, "old 1\n").unwrap();
+        write_textfile(&path, "new 2\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new 2\n");
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["svc.prom"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_naming_the_path() {
+        let dir = temp_dir("missing");
+        let path = dir.join("nope").join("svc.prom");
+        let err = write_textfile(&path, "x 1\n").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        let temp = dir
+            .join("nope")
+            .join(format!(".svc.prom.{}.tmp", std::process::id()));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot write textfile {}: ", temp.display())),
+            "{err}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,101 @@
+//! Run with `cargo run --example axum_service`, then press Ctrl+C (or send SIGTERM).
+//!
+//! An axum service that drains cleanly: `DrainLayer` on the router,
+//! readiness and liveness probes, one cleanup hook, and winddown's server
+//! (HTTP/1.1 and HTTP/2) under `Shutdown::run_until`.
+//!
+//! Environment: `ADDR` (default `127.0.0.1:$PORT`), `PORT` (default 0, a
+//! free port), `ANNOUNCE_MS` (default 1000), `DRAIN_TIMEOUT_MS` (default
+//! 10000), `SLOW_MS` (how long `/slow` takes, default 3000).
+//!
+//! Try it: `curl localhost:PORT/slow` in one terminal, Ctrl+C in the
+//! server's, and `curl -i localhost:PORT/` and `curl -i localhost:PORT/readyz`
+//! in a third. `/readyz` fails at once; `/` is still served while
+//! announcing, then answered `503` with `Retry-After`; the slow request
+//! finishes with its full body; the hook runs; the report is printed.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use winddown::http::{DrainLayer, Liveness, Readiness};
+use winddown::{Shutdown, State};
+
+/// The size of the `/slow` body.
+const SLOW_LEN: usize = 100_000;
+
+fn env_ms(name: &str, default: u64) -> Duration {
+    let ms = std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    Duration::from_millis(ms)
+}
+
+fn addr() -> String {
+    std::env::var("ADDR").unwrap_or_else(|_| {
+        let port = std::env::var("PORT").unwrap_or_else(|_| "0".to_owned());
+        format!("127.0.0.1:{port}")
+    })
+}
+
+/// `SLOW_LEN` bytes of `0123456789`, so a client can check it got them all.
+fn slow_body() -> String {
+    "0123456789".repeat(SLOW_LEN / 10)
+}
+
+/// Prints one line as the sequence enters each state.
+fn print_progress(shutdown: &Shutdown) {
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        for state in [State::Announcing, State::Draining, State::Cleanup] {
+            shutdown.reached(state).await;
+            println!(
+                "state: {state} (requests in flight: {})",
+                shutdown.in_flight_count()
+            );
+        }
+    });
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt().with_target(false).init();
+    let shutdown = Shutdown::builder()
+        .announce_delay(env_ms("ANNOUNCE_MS", 1000))
+        .drain_timeout(env_ms("DRAIN_TIMEOUT_MS", 10_000))
+        .timeout(Duration::from_secs(25))
+        .build();
+    shutdown
+        .on_cleanup("close-database", |_| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(())
+        })
+        .expect("registered before shutdown");
+
+    let slow = env_ms("SLOW_MS", 3000);
+    let app = Router::new()
+        .route("/", get(|| async { "hello\n" }))
+        .route(
+            "/slow",
+            get(move || async move {
+                tokio::time::sleep(slow).await;
+                println!("slow request answered");
+                slow_body()
+            }),
+        )
+        .route_service("/readyz", Readiness::new(shutdown.clone()))
+        .route_service("/healthz", Liveness::new(shutdown.clone()))
+        .layer(DrainLayer::new(shutdown.clone()).retry_after(Duration::from_secs(5)));
+
+    let listener = TcpListener::bind(addr()).await?;
+    println!("listening on {}", listener.local_addr()?);
+    print_progress(&shutdown);
+
+    let report = shutdown
+        .run_until(winddown::server::serve(listener, app, shutdown.clone()))
+        .await;
+    println!("{report}");
+    std::process::exit(report.exit_code());
+}

@@ -1,0 +1,89 @@
+//! Run with `cargo run --release --example bench_hello -- [--no-layer | --server]`
+//!
+//! The hello-world service of the end-to-end benchmarks
+//! (`scripts/bench-e2e.sh`). It binds 127.0.0.1:0, prints
+//! `listening on 127.0.0.1:PORT` and serves until SIGTERM or Ctrl+C, with
+//! zero announce delay.
+//!
+//! - default: an axum `Router` with the `DrainLayer`, served by `axum::serve`;
+//! - `--no-layer`: the same router and server without the layer;
+//! - `--server`: the router with the layer, served by `winddown_server`
+//!   (connection draining, HTTP/1.1 and HTTP/2).
+//!
+//! Routes: `/` answers `Hello, World!`; `/slow` stays in flight until
+//! shutdown starts, then answers 0–99 ms later (bounded by 30 s in all);
+//! `/arrived` tells how many `/slow` requests have arrived.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use winddown::Shutdown;
+use winddown_http::DrainLayer;
+
+#[derive(Clone)]
+struct App {
+    shutdown: Shutdown,
+    arrived: Arc<AtomicUsize>,
+}
+
+async fn slow(State(app): State<App>) -> &'static str {
+    let n = app.arrived.fetch_add(1, Ordering::AcqRel);
+    let _ = tokio::time::timeout(Duration::from_secs(30), app.shutdown.triggered()).await;
+    tokio::time::sleep(Duration::from_millis((n % 100) as u64)).await;
+    "done"
+}
+
+async fn arrived(State(app): State<App>) -> String {
+    app.arrived.load(Ordering::Acquire).to_string()
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let shutdown = Shutdown::builder()
+        .announce_delay(Duration::ZERO)
+        .drain_timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(25))
+        .build();
+    let app = App {
+        shutdown: shutdown.clone(),
+        arrived: Arc::new(AtomicUsize::new(0)),
+    };
+    let router = Router::new()
+        .route("/", get(|| async { "Hello, World!" }))
+        .route("/slow", get(slow))
+        .route("/arrived", get(arrived))
+        .with_state(app);
+
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening on {}", listener.local_addr()?);
+
+    let report = match mode.as_str() {
+        "--no-layer" => {
+            let stop = shutdown.draining();
+            let serve = axum::serve(listener, router).with_graceful_shutdown(stop);
+            shutdown.run_until(serve.into_future()).await
+        }
+        "--server" => {
+            let service = router.layer(DrainLayer::new(shutdown.clone()));
+            let serve = winddown_server::serve(listener, service, shutdown.clone());
+            shutdown.run_until(serve).await
+        }
+        "" => {
+            let router = router.layer(DrainLayer::new(shutdown.clone()));
+            let stop = shutdown.draining();
+            let serve = axum::serve(listener, router).with_graceful_shutdown(stop);
+            shutdown.run_until(serve.into_future()).await
+        }
+        other => {
+            eprintln!("unknown argument {other:?}: expected --no-layer or --server");
+            std::process::exit(2);
+        }
+    };
+    std::process::exit(report.exit_code());
+}

@@ -1,0 +1,89 @@
+//! Faulty hooks under a real SIGTERM: one hangs, one panics, one fails, one
+//! ignores its cancellation token; the rest still run and the report says
+//! exactly what happened.
+//!
+//! Run with `cargo run --example faulty_hooks`, then send SIGTERM or press Ctrl+C.
+//!
+//! `GLOBAL_TIMEOUT_MS` (default 10000) sets the global deadline; with a small
+//! one (e.g. 600) the deadline cuts the hooks short and skips the rest.
+//! The report is printed as a table and, on a line starting with
+//! `report-json: `, as JSON.
+
+use std::time::Duration;
+
+use winddown::{BoxError, Phase, Shutdown, hook_fn};
+
+fn ms(var: &str, default: u64) -> Duration {
+    Duration::from_millis(
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let shutdown = Shutdown::builder()
+        .timeout(ms("GLOBAL_TIMEOUT_MS", 10_000))
+        .hook_timeout(Duration::from_secs(5))
+        .build();
+
+    shutdown
+        .register(
+            hook_fn("hangs", |_| std::future::pending::<Result<(), BoxError>>())
+                .phase(Phase::STOP_INTAKE)
+                .timeout(ms("HANG_TIMEOUT_MS", 300)),
+        )
+        .unwrap();
+    shutdown
+        .register(
+            hook_fn("panics", |_| async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                panic!("the queue client panicked");
+            })
+            .phase(Phase::FINISH_WORK),
+        )
+        .unwrap();
+    shutdown
+        .register(
+            hook_fn("fails", |_| async {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err::<(), BoxError>("flush refused: broker unavailable".into())
+            })
+            .phase(Phase::FLUSH),
+        )
+        .unwrap();
+    shutdown
+        .register(
+            hook_fn("ignores-token", |_ctx| async {
+                // Never looks at ctx.token(): it is cut at its next await.
+                loop {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .phase(Phase::CLOSE)
+            .timeout(ms("IGNORE_TIMEOUT_MS", 200)),
+        )
+        .unwrap();
+    shutdown
+        .register(hook_fn("runs-last", |_| async { Ok(()) }).phase(Phase::TELEMETRY))
+        .unwrap();
+
+    let service = {
+        let shutdown = shutdown.clone();
+        async move {
+            println!("ready pid={}", std::process::id());
+            shutdown.draining().await;
+            Ok::<(), std::io::Error>(())
+        }
+    };
+    let report = shutdown.run_until(service).await;
+    println!("{report}");
+    println!("report-json: {}", serde_json::to_string(&report).unwrap());
+    std::process::exit(report.exit_code());
+}

@@ -1,0 +1,109 @@
+//! Run with `cargo run --example hyper_service`, then press Ctrl+C (or send SIGTERM).
+//!
+//! A plain hyper 1 service, no framework: a `tower::service_fn` handler
+//! behind the drain layer (added with `ServiceBuilderExt`), served over
+//! HTTP/1.1 and HTTP/2 by winddown's server under `Shutdown::run_until`.
+//!
+//! Environment and routes are those of the `axum_service` example: `ADDR`,
+//! `PORT` (default 0, a free port), `ANNOUNCE_MS` (default 1000),
+//! `DRAIN_TIMEOUT_MS` (default 10000), `SLOW_MS` (default 3000); `/`,
+//! `/slow`, `/readyz`, `/healthz`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+use winddown::http::{Liveness, Readiness, ServiceBuilderExt};
+use winddown::{Shutdown, State};
+
+/// The size of the `/slow` body.
+const SLOW_LEN: usize = 100_000;
+
+fn env_ms(name: &str, default: u64) -> Duration {
+    let ms = std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    Duration::from_millis(ms)
+}
+
+fn addr() -> String {
+    std::env::var("ADDR").unwrap_or_else(|_| {
+        let port = std::env::var("PORT").unwrap_or_else(|_| "0".to_owned());
+        format!("127.0.0.1:{port}")
+    })
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    shutdown: Shutdown,
+    slow: Duration,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    match req.uri().path() {
+        "/" => Ok(Response::new(Full::new(Bytes::from("hello\n")))),
+        "/slow" => {
+            tokio::time::sleep(slow).await;
+            println!("slow request answered");
+            let body = "0123456789".repeat(SLOW_LEN / 10);
+            Ok(Response::new(Full::new(Bytes::from(body))))
+        }
+        "/readyz" => Readiness::new(shutdown).oneshot(req).await,
+        "/healthz" => Liveness::new(shutdown).oneshot(req).await,
+        _ => {
+            let mut response = Response::new(Full::new(Bytes::from("not found\n")));
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            Ok(response)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt().with_target(false).init();
+    let shutdown = Shutdown::builder()
+        .announce_delay(env_ms("ANNOUNCE_MS", 1000))
+        .drain_timeout(env_ms("DRAIN_TIMEOUT_MS", 10_000))
+        .timeout(Duration::from_secs(25))
+        .build();
+    shutdown
+        .on_cleanup("flush-cache", |_| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(())
+        })
+        .expect("registered before shutdown");
+
+    let slow = env_ms("SLOW_MS", 3000);
+    let handler = {
+        let shutdown = shutdown.clone();
+        service_fn(move |req| handle(req, shutdown.clone(), slow))
+    };
+    let service = ServiceBuilder::new()
+        .drain_on_shutdown(shutdown.clone())
+        .service(handler);
+
+    let listener = TcpListener::bind(addr()).await?;
+    println!("listening on {}", listener.local_addr()?);
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            for state in [State::Announcing, State::Draining, State::Cleanup] {
+                shutdown.reached(state).await;
+                println!(
+                    "state: {state} (requests in flight: {})",
+                    shutdown.in_flight_count()
+                );
+            }
+        });
+    }
+
+    let report = shutdown
+        .run_until(winddown::server::serve(listener, service, shutdown.clone()))
+        .await;
+    println!("{report}");
+    std::process::exit(report.exit_code());
+}

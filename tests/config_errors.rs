@@ -1,0 +1,137 @@
+//! A service with a bad configuration does not start: the `config_check`
+//! example run as a real process with bad values exits 78 (EX_CONFIG) with
+//! one line naming the key, the value and what was expected, and never
+//! listens. A good configuration starts and stops cleanly.
+
+mod support;
+
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use support::Child;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn assert_refused_start(child: &Child, port: u16, message: &str) {
+    let status = child.wait(Duration::from_secs(20));
+    assert_eq!(
+        status.code(),
+        Some(78),
+        "stderr: {:?}",
+        child.stderr_lines()
+    );
+    assert_eq!(
+        child.stderr_lines(),
+        [format!("configuration error: {message}")]
+    );
+    // Nothing started: no configuration printed, no "listening" line, and
+    // nothing ever bound the port.
+    assert_eq!(child.stdout_lines(), Vec::<String>::new());
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+#[test]
+fn bad_environment_values_exit_78_before_anything_starts() {
+    let cases = [
+        (
+            "APP__SHUTDOWN__DRAIN_TIMEOUT",
+            "ten",
+            r#"shutdown.drain_timeout: expected a duration like "15s" or "250ms", got "ten" (from APP__SHUTDOWN__DRAIN_TIMEOUT)"#,
+        ),
+        (
+            "APP__SHUTDOWN__TIMEOUT",
+            "0s",
+            r#"shutdown.timeout: expected a duration greater than zero like "30s" or "500ms", got "0s" (from APP__SHUTDOWN__TIMEOUT)"#,
+        ),
+        (
+            "APP__SHUTDOWN__HOOK_TIMEOUT",
+            "-5s",
+            r#"shutdown.hook_timeout: expected a duration greater than zero like "30s" or "500ms", got "-5s" (from APP__SHUTDOWN__HOOK_TIMEOUT)"#,
+        ),
+        (
+            "APP__METRICS__PUSHGATEWAY",
+            "pushgateway:9091",
+            r#"metrics.pushgateway: expected an http:// URL like "http://pushgateway:9091", or "" for off, got "pushgateway:9091" (from APP__METRICS__PUSHGATEWAY)"#,
+        ),
+        (
+            "APP__SHUTDOWN__DRAIN_TIMOUT",
+            "10s",
+            r#"shutdown.drain_timout: unknown key, got "10s" (from APP__SHUTDOWN__DRAIN_TIMOUT); did you mean shutdown.drain_timeout?"#,
+        ),
+    ];
+    for (var, value, message) in cases {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Child::example(
+            "config_check",
+            &[("APP__SERVER__ADDR", &addr), (var, value)],
+        );
+        assert_refused_start(&child, port, message);
+    }
+}
+
+#[test]
+fn a_bad_address_and_a_bad_file_exit_78_too() {
+    let port = free_port();
+    let child = Child::example(
+        "config_check",
+        &[("APP__SERVER__ADDR", &format!("localhost:{port}"))],
+    );
+    assert_refused_start(
+        &child,
+        port,
+        &format!(
+            r#"server.addr: expected a socket address like "0.0.0.0:8080" or "[::]:8080", got "localhost:{port}" (from APP__SERVER__ADDR)"#
+        ),
+    );
+
+    let file = std::env::temp_dir().join(format!(
+        "winddown-config-errors-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&file, "[shutdown]\ntimeout = 30\n").unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(support::examples_dir().join("config_check"));
+    cmd.arg(&file)
+        .env("APP__SERVER__ADDR", format!("127.0.0.1:{port}"));
+    let child = Child::spawn(cmd);
+    assert_refused_start(
+        &child,
+        port,
+        &format!(
+            r#"shutdown.timeout: expected a duration greater than zero like "30s" or "500ms", got 30 (in {})"#,
+            file.display()
+        ),
+    );
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn a_good_configuration_starts_and_stops_cleanly() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Child::example(
+        "config_check",
+        &[
+            ("APP__SERVER__ADDR", addr.as_str()),
+            ("APP__SHUTDOWN__DRAIN_TIMEOUT", "1s"),
+            ("APP__SHUTDOWN__TIMEOUT", "5s"),
+        ],
+    );
+    child.expect_line(&format!("listening on {addr}"), Duration::from_secs(20));
+    assert!(
+        child
+            .stdout_lines()
+            .contains(&r#"drain_timeout = "1s""#.to_owned())
+    );
+    TcpStream::connect(("127.0.0.1", port)).expect("it listens");
+    child.signal("TERM");
+    assert_eq!(child.wait(Duration::from_secs(10)).code(), Some(0));
+}
