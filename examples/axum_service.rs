@@ -6,7 +6,8 @@
 //!
 //! Environment: `ADDR` (default `127.0.0.1:$PORT`), `PORT` (default 0, a
 //! free port), `ANNOUNCE_MS` (default 1000), `DRAIN_TIMEOUT_MS` (default
-//! 10000), `SLOW_MS` (how long `/slow` takes, default 3000).
+//! 10000), `SLOW_MS` (how long `/slow` takes, default 3000). `/events` is
+//! an endless event stream, cut at the drain timeout.
 //!
 //! Try it: `curl localhost:PORT/slow` in one terminal, Ctrl+C in the
 //! server's, and `curl -i localhost:PORT/` and `curl -i localhost:PORT/readyz`
@@ -59,6 +60,22 @@ fn print_progress(shutdown: &Shutdown) {
     });
 }
 
+/// An endless server-sent event stream: it holds the drain open until the
+/// drain timeout cuts it.
+async fn events() -> impl axum::response::IntoResponse {
+    let ticks = futures_util::stream::unfold(0u64, |n| async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((
+            Ok::<_, std::convert::Infallible>(format!("data: tick {n}\n\n")),
+            n + 1,
+        ))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        axum::body::Body::from_stream(ticks),
+    )
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt().with_target(false).init();
@@ -85,6 +102,7 @@ async fn main() -> std::io::Result<()> {
                 slow_body()
             }),
         )
+        .route("/events", get(events))
         .route_service("/readyz", Readiness::new(shutdown.clone()))
         .route_service("/healthz", Liveness::new(shutdown.clone()))
         .layer(DrainLayer::new(shutdown.clone()).retry_after(Duration::from_secs(5)));
