@@ -1,4 +1,5 @@
-//! Per-request cost of a tower service bare and wrapped in `DrainLayer`, in
+//! Per-request cost of a tower service bare and wrapped in `DrainLayer`
+//! (without and with a Prometheus recorder receiving its gauge), in
 //! `drain::Retain` and in tower-http's `InFlightRequestsLayer`, measured in
 //! the same run. One iteration builds a request, calls the service and reads
 //! the response body to its end (where the layer's work ends).
@@ -12,13 +13,14 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use http::{Request, Response, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use tower::util::ServiceFn;
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_http::metrics::InFlightRequestsLayer;
+use winddown::prometheus::{PrometheusMetrics, PrometheusRecorder};
 use winddown_core::Shutdown;
 use winddown_http::DrainLayer;
 
@@ -67,37 +69,137 @@ where
     start.elapsed()
 }
 
-fn per_request(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime");
-    let shutdown = Shutdown::builder().no_signals().build();
-    let (_drain_signal, drain_watch) = drain::channel();
-    let (in_flight_layer, in_flight_counter) = InFlightRequestsLayer::pair();
+/// The variants under comparison, each as "run this many requests".
+type Variant<'a> = (&'static str, Box<dyn FnMut(u64) -> Duration + 'a>);
 
-    for (shape, make) in [("minimal", minimal as fn() -> Req), ("typical", typical)] {
-        let mut group = c.benchmark_group(format!("request_{shape}"));
-        group.bench_function("bare", |b| {
-            b.iter_custom(|iters| rt.block_on(drive(hello(), make, iters)))
-        });
-        group.bench_function("winddown_drain_layer", |b| {
-            let service = DrainLayer::new(shutdown.clone()).layer(hello());
-            b.iter_custom(|iters| rt.block_on(drive(service.clone(), make, iters)))
-        });
-        group.bench_function("drain_retain", |b| {
-            let service = drain::Retain::new(drain_watch.clone(), hello());
-            b.iter_custom(|iters| rt.block_on(drive(service.clone(), make, iters)))
-        });
-        group.bench_function("tower_http_in_flight_requests", |b| {
-            let service = in_flight_layer.clone().layer(hello());
-            b.iter_custom(|iters| rt.block_on(drive(service.clone(), make, iters)))
-        });
-        group.finish();
-    }
-    assert_eq!(shutdown.in_flight_count(), 0);
-    assert_eq!(in_flight_counter.get(), 0);
+fn variants<'a>(
+    rt: &'a tokio::runtime::Runtime,
+    peers: &'a Peers,
+    make: fn() -> Req,
+) -> Vec<Variant<'a>> {
+    let drain_layer = DrainLayer::new(peers.shutdown.clone()).layer(hello());
+    let retain = drain::Retain::new(peers.drain_watch.clone(), hello());
+    let in_flight = peers.in_flight_layer.clone().layer(hello());
+    // A layer of its own: a layer keeps the gauge of its first request's recorder.
+    let with_prometheus = DrainLayer::new(peers.shutdown.clone()).layer(hello());
+    vec![
+        (
+            "bare",
+            Box::new(move |n| rt.block_on(drive(hello(), make, n))),
+        ),
+        (
+            "winddown_drain_layer",
+            Box::new(move |n| rt.block_on(drive(drain_layer.clone(), make, n))),
+        ),
+        (
+            // As in a service that exports Prometheus metrics: the layer's
+            // in-flight gauge goes to a real recorder.
+            "winddown_drain_layer_prometheus",
+            Box::new(move |n| {
+                metrics::with_local_recorder(&peers.recorder, || {
+                    rt.block_on(drive(with_prometheus.clone(), make, n))
+                })
+            }),
+        ),
+        (
+            "drain_retain",
+            Box::new(move |n| rt.block_on(drive(retain.clone(), make, n))),
+        ),
+        (
+            "tower_http_in_flight_requests",
+            Box::new(move |n| rt.block_on(drive(in_flight.clone(), make, n))),
+        ),
+    ]
 }
 
-criterion_group!(benches, per_request);
-criterion_main!(benches);
+/// What the peers need, kept alive for the whole run.
+struct Peers {
+    shutdown: Shutdown,
+    drain_watch: drain::Watch,
+    in_flight_layer: InFlightRequestsLayer,
+    recorder: PrometheusRecorder,
+}
+
+/// A request shape: its name and how to build one.
+type Shape = (&'static str, fn() -> Req);
+
+const SHAPES: [Shape; 2] = [("minimal", minimal), ("typical", typical)];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+fn per_request(c: &mut Criterion, rt: &tokio::runtime::Runtime, peers: &Peers) {
+    for (shape, make) in SHAPES {
+        let mut group = c.benchmark_group(format!("request_{shape}"));
+        for (name, mut run) in variants(rt, peers, make) {
+            group.bench_function(name, |b| b.iter_custom(&mut run));
+        }
+        group.finish();
+    }
+}
+
+/// Ratios against the bare service that hold on a noisy machine: the
+/// variants take turns, in batches of `BATCH` requests, for `ROUNDS` rounds,
+/// and the ratio is the median of the per-round ratios.
+fn interleaved(rt: &tokio::runtime::Runtime, peers: &Peers) {
+    const ROUNDS: usize = 300;
+    const BATCH: u64 = 5_000;
+    println!(
+        "\nper-request ratios vs bare, interleaved ({ROUNDS} rounds of {BATCH} requests, median)"
+    );
+    for (shape, make) in SHAPES {
+        let mut variants = variants(rt, peers, make);
+        let mut ratios = vec![Vec::with_capacity(ROUNDS); variants.len()];
+        let mut times = vec![Vec::with_capacity(ROUNDS); variants.len()];
+        for round in 0..ROUNDS {
+            let mut elapsed = vec![Duration::ZERO; variants.len()];
+            // Rotate the order so that no variant always runs first.
+            for k in 0..variants.len() {
+                let i = (round + k) % variants.len();
+                elapsed[i] = (variants[i].1)(BATCH);
+            }
+            for i in 0..variants.len() {
+                ratios[i].push(elapsed[i].as_secs_f64() / elapsed[0].as_secs_f64());
+                times[i].push(elapsed[i].as_secs_f64() * 1e9 / BATCH as f64);
+            }
+        }
+        for (i, (name, _)) in variants.iter().enumerate() {
+            let ratio = median(&mut ratios[i]);
+            let ns = median(&mut times[i]);
+            println!("  {shape:<8} {name:<30} {ns:>8.1} ns  {ratio:>6.3}x bare");
+        }
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let rt = runtime();
+    let (_drain_signal, drain_watch) = drain::channel();
+    let (in_flight_layer, in_flight_counter) = InFlightRequestsLayer::pair();
+    let (recorder, prometheus) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    let peers = Peers {
+        shutdown: Shutdown::builder().no_signals().build(),
+        drain_watch,
+        in_flight_layer,
+        recorder,
+    };
+    let mut criterion = Criterion::default().configure_from_args();
+    per_request(&mut criterion, &rt, &peers);
+    criterion.final_summary();
+    // Not in `cargo test --benches` or `--list` runs.
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--list") {
+        interleaved(&rt, &peers);
+    }
+    assert_eq!(peers.shutdown.in_flight_count(), 0);
+    assert_eq!(in_flight_counter.get(), 0);
+    assert!(prometheus.render().contains("winddown_inflight_requests 0"));
+}

@@ -9,7 +9,8 @@
 //! waits until the server has all of them in flight, sends SIGTERM,
 //! and reads every response. It prints one line of `key=value` figures: how
 //! many requests completed with `200 done`, how long after SIGTERM the last
-//! response ended, and how long after that the server process exited.
+//! response ended, and how long after that the server process exited (and
+//! the server's own `shutdown: ...` figures, if it prints them).
 //! Every wait is bounded; the server is killed if it outlives them.
 
 use std::io::{BufRead, BufReader};
@@ -96,6 +97,17 @@ async fn arrived(
     Ok(std::str::from_utf8(&body)?.trim().parse()?)
 }
 
+/// The server's resident memory (Linux), 0 if unknown.
+fn server_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 fn kill(pid: u32, signal: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{signal}"))
@@ -131,8 +143,16 @@ async fn main() -> Result<(), Error> {
             return Err(format!("unexpected first line from the server: {line:?}").into());
         }
     };
-    // Keep reading the server's output so that it never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    // Keep reading the server's output so that it never blocks on a full
+    // pipe, and keep its `shutdown: ...` figures.
+    let (server_tx, server_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(figures) = line.strip_prefix("shutdown: ") {
+                let _ = server_tx.send(figures.to_owned());
+            }
+        }
+    });
     let (exit_tx, exit_rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
         let status = child.wait();
@@ -165,6 +185,7 @@ async fn main() -> Result<(), Error> {
         }
         drop(probe);
         drop(vias);
+        let rss = server_rss_kb(pid);
         let term = Instant::now();
         kill(pid, "TERM");
         let mut completed = 0;
@@ -174,9 +195,9 @@ async fn main() -> Result<(), Error> {
             completed += usize::from(ok);
             last = last.max(at);
         }
-        Ok::<_, Error>((completed, term, last))
+        Ok::<_, Error>((completed, term, last, rss))
     };
-    let (completed, term, last) = match tokio::time::timeout(LIMIT, run).await {
+    let (completed, term, last, rss) = match tokio::time::timeout(LIMIT, run).await {
         Ok(Ok(figures)) => figures,
         Ok(Err(error)) => {
             kill(pid, "KILL");
@@ -195,12 +216,20 @@ async fn main() -> Result<(), Error> {
         }
     };
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let server = server_rx
+        .recv_timeout(Duration::from_secs(1))
+        .unwrap_or_default();
     println!(
         "requests={requests} protocol={} connections={connections} completed={completed} \
-         last_response_after_term_ms={:.3} exit_after_last_response_ms={:.3} exit_code={}",
+         last_response_after_term_ms={:.3} exit_after_last_response_ms={:.3} exit_code={} \
+         server_rss_at_term_kb={rss} {server}",
         if http1 { "http1" } else { "h2" },
         ms(last - term),
-        ms(exited.saturating_duration_since(last)),
+        // Negative if the server was gone before this client had read it all.
+        match exited.checked_duration_since(last) {
+            Some(after) => ms(after),
+            None => -ms(last - exited),
+        },
         status
             .code()
             .map_or_else(|| "signal".to_owned(), |c| c.to_string()),

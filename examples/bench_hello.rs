@@ -13,6 +13,9 @@
 //! Routes: `/` answers `Hello, World!`; `/slow` stays in flight until
 //! shutdown starts, then answers 0–99 ms later (bounded by 30 s in all);
 //! `/arrived` tells how many `/slow` requests have arrived.
+//!
+//! At exit it prints `shutdown: ...` with the time from the end of the drain
+//! (the last response body ended) to the exit, as the server saw it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -85,5 +88,15 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(2);
         }
     };
+    // The server's own view of the end: from the end of the drain (the last
+    // response body ended) to here, just before the process exits.
+    if let Some(triggered) = shutdown.triggered_at() {
+        let drain_end = triggered + report.announce + report.drain;
+        println!(
+            "shutdown: server_drain_end_after_term_ms={:.3} server_exit_after_drain_end_ms={:.3}",
+            (drain_end - triggered).as_secs_f64() * 1e3,
+            drain_end.elapsed().as_secs_f64() * 1e3,
+        );
+    }
     std::process::exit(report.exit_code());
 }

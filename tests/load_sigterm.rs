@@ -332,3 +332,93 @@ fn the_drain_timeout_cuts_what_is_still_open_and_exits_on_time() {
     assert!(out.contains("drain        1.0"), "{out}");
     assert!(out.contains("2 abandoned"), "{out}");
 }
+
+/// Exempt-path bypass attempts against the real process while it drains:
+/// only the exact probe paths are served; every look-alike gets 503.
+#[test]
+fn exempt_path_lookalikes_are_refused_while_draining() {
+    use std::io::{Read, Write};
+
+    let child = Child::example(
+        "axum_service",
+        &[
+            ("ANNOUNCE_MS", "0"),
+            ("DRAIN_TIMEOUT_MS", "10000"),
+            ("SLOW_MS", "3000"),
+        ],
+    );
+    let line = child.expect_line("listening on ", Duration::from_secs(20));
+    let addr = line.rsplit(' ').next().unwrap().to_owned();
+    let send = |path: &str| -> String {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    // A slow request keeps the service draining while we probe.
+    let slow = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            write!(
+                s,
+                "GET /slow HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            out
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    child.signal("TERM");
+    child.expect_line("state: draining", Duration::from_secs(5));
+
+    // Served by the probes themselves: liveness 200, readiness its own 503
+    // (not the drain layer's, which carries Retry-After).
+    for (exact, status) in [
+        ("/healthz", 200),
+        ("/healthz?verbose=1", 200),
+        ("/readyz", 503),
+    ] {
+        let r = send(exact);
+        assert!(r.starts_with(&format!("HTTP/1.1 {status}")), "{exact}: {r}");
+        assert!(
+            !r.to_ascii_lowercase().contains("retry-after"),
+            "{exact} is exempt: {r}"
+        );
+    }
+    for tricky in [
+        "/healthz/",
+        "/HEALTHZ",
+        "/Healthz",
+        "/healthz%2F",
+        "/%68ealthz",
+        "/healthz%00",
+        "/./healthz",
+        "/healthz/.",
+        "/x/../healthz",
+        "//healthz",
+        "/healthzz",
+        "/healthz;a=b",
+        "/readyz/../slow",
+        "/healthz/../slow",
+        "/",
+    ] {
+        let r = send(tricky);
+        assert!(
+            r.starts_with("HTTP/1.1 503") && r.to_ascii_lowercase().contains("retry-after"),
+            "{tricky} must be refused while draining: {r}"
+        );
+    }
+    let slow = slow.join().unwrap();
+    assert!(slow.starts_with("HTTP/1.1 200"), "{slow}");
+    assert_eq!(child.wait(Duration::from_secs(20)).code(), Some(0));
+}

@@ -7,6 +7,12 @@ use crate::State;
 use crate::loom::{AtomicU8, AtomicUsize};
 
 /// The current state as one atomic byte. It only moves forward.
+///
+/// Every operation here and on [`Counter`] is `SeqCst`: the HTTP layer counts
+/// a request and then reads the state, while the drain publishes the state and
+/// then reads the count. Only a single total order guarantees that one of the
+/// two sees the other (a request is either refused or waited for). On x86 a
+/// `SeqCst` load is a plain load, so `is_shutting_down` costs nothing more.
 #[derive(Debug)]
 pub(crate) struct Lifecycle {
     state: AtomicU8,
@@ -21,12 +27,12 @@ impl Lifecycle {
 
     #[inline]
     pub(crate) fn load(&self) -> State {
-        State::from_u8(self.state.load(Ordering::Acquire)).unwrap_or(State::Done)
+        State::from_u8(self.state.load(Ordering::SeqCst)).unwrap_or(State::Done)
     }
 
     #[inline]
     pub(crate) fn is_triggered(&self) -> bool {
-        self.state.load(Ordering::Acquire) != State::Running.as_u8()
+        self.state.load(Ordering::SeqCst) != State::Running.as_u8()
     }
 
     /// Running → Announcing; `true` only for the one caller that moved it.
@@ -35,8 +41,8 @@ impl Lifecycle {
             .compare_exchange(
                 State::Running.as_u8(),
                 State::Announcing.as_u8(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
             )
             .is_ok()
     }
@@ -44,14 +50,14 @@ impl Lifecycle {
     /// Moves to `to` if that is forward; returns whether it moved.
     pub(crate) fn advance(&self, to: State) -> bool {
         let to = to.as_u8();
-        let mut current = self.state.load(Ordering::Acquire);
+        let mut current = self.state.load(Ordering::SeqCst);
         loop {
             if current >= to {
                 return false;
             }
             match self
                 .state
-                .compare_exchange_weak(current, to, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange_weak(current, to, Ordering::SeqCst, Ordering::SeqCst)
             {
                 Ok(_) => return true,
                 Err(actual) => current = actual,
@@ -78,24 +84,24 @@ pub(crate) struct Counter {
 impl Counter {
     #[inline]
     pub(crate) fn get(&self) -> usize {
-        self.count.load(Ordering::Acquire) & !WAITING
+        self.count.load(Ordering::SeqCst) & !WAITING
     }
 
     #[inline]
     pub(crate) fn enter(&self) {
-        self.count.fetch_add(1, Ordering::AcqRel);
+        self.count.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Returns `true` for the exit that brought the count to zero after a
     /// waiter was marked: that exit must wake the waiter.
     #[inline]
     pub(crate) fn exit(&self) -> bool {
-        self.count.fetch_sub(1, Ordering::AcqRel) == WAITING | 1
+        self.count.fetch_sub(1, Ordering::SeqCst) == WAITING | 1
     }
 
     /// Marks that someone waits for zero; returns the count at that moment.
     #[inline]
     pub(crate) fn mark_waiting(&self) -> usize {
-        self.count.fetch_or(WAITING, Ordering::AcqRel) & !WAITING
+        self.count.fetch_or(WAITING, Ordering::SeqCst) & !WAITING
     }
 }

@@ -12,8 +12,8 @@ static GAUGE_KEY: Key = Key::from_static_name(INFLIGHT_REQUESTS);
 static GAUGE_METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
-/// The `winddown_inflight_requests` gauge of the recorder installed now.
-fn gauge() -> Gauge {
+/// The `winddown_inflight_requests` gauge of the recorder in effect now.
+pub(crate) fn register_gauge() -> Gauge {
     metrics::with_recorder(|recorder| recorder.register_gauge(&GAUGE_KEY, &GAUGE_METADATA))
 }
 
@@ -21,20 +21,22 @@ fn gauge() -> Gauge {
 /// in the `winddown_inflight_requests` gauge, until dropped.
 pub(crate) struct RequestGuard {
     _in_flight: InFlightGuard,
+    gauge: Gauge,
 }
 
 impl RequestGuard {
-    pub(crate) fn new(shutdown: &Shutdown) -> Self {
-        gauge().increment(1.0);
+    pub(crate) fn new(shutdown: &Shutdown, gauge: &Gauge) -> Self {
+        gauge.increment(1.0);
         RequestGuard {
             _in_flight: shutdown.in_flight(),
+            gauge: gauge.clone(),
         }
     }
 }
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
-        gauge().decrement(1.0);
+        self.gauge.decrement(1.0);
     }
 }
 

@@ -28,7 +28,9 @@
 //!   be `Infallible`) `Router::layer(DrainLayer::new(shutdown))` just works.
 //! - Metrics, through the `metrics` facade: the
 //!   `winddown_inflight_requests` gauge and the
-//!   `winddown_rejected_requests_total` counter.
+//!   `winddown_rejected_requests_total` counter. A layer registers its gauge
+//!   once, with the recorder in effect at its first counted request, so
+//!   install the recorder before serving.
 //!
 //! # Examples
 //!
@@ -188,7 +190,11 @@ where
         }
         // Count first, then look again: a drain that started in between has
         // either seen this request in flight or is seen here.
-        let guard = RequestGuard::new(&self.shutdown);
+        let gauge = self
+            .config
+            .in_flight_gauge
+            .get_or_init(guard::register_gauge);
+        let guard = RequestGuard::new(&self.shutdown, gauge);
         if self.shutdown.state() >= State::Draining {
             drop(guard);
             return self.reject(http1);
