@@ -21,3 +21,6 @@ echo "== loom models (state machine, in-flight counter)"
 # A separate target dir: the cfg changes every fingerprint anyway.
 RUSTFLAGS="--cfg winddown_loom" CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
   cargo test -p winddown-core --lib --release --locked loom
+
+echo "== cargo generate: the service template, with every option"
+scripts/test-template.sh

@@ -167,11 +167,6 @@ impl FinalExport {
             if self.linger.is_zero() {
                 return LingerOutcome::Off;
             }
-            info!(
-                target: "winddown",
-                linger_seconds = self.linger.as_secs_f64(),
-                "waiting for a last scrape of /metrics"
-            );
             let outcome = self.metrics.linger(self.linger).await;
             match outcome {
                 LingerOutcome::TimedOut { .. } => {

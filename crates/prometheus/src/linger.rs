@@ -103,6 +103,12 @@ impl Scrapes {
         // flag raised is then counted past `seen`.
         let seen = *rx.borrow_and_update();
         self.lingering.store(true, Ordering::SeqCst);
+        // Only now: a scrape prompted by this line is sure to count.
+        tracing::info!(
+            target: "winddown",
+            linger_seconds = max.as_secs_f64(),
+            "waiting for a last scrape of /metrics"
+        );
         let scraped = tokio::time::timeout(max, rx.wait_for(|n| *n > seen)).await;
         match scraped {
             Ok(_) => LingerOutcome::Scraped {
