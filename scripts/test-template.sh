@@ -2,12 +2,15 @@
 # Generates templates/service with cargo-generate outside the repository
 # (cargo refuses a package nested in another workspace), with the defaults
 # and with every option flipped, then builds each result and runs its tests.
-# The generated projects share the workspace's target directory, so the
-# dependencies are compiled once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}/template"
+# The workspace's own target directory: the dependencies the generated
+# projects share with it (tokio, axum, hyper, winddown's crates) are not
+# built again.
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+[[ "$CARGO_TARGET_DIR" = /* ]] || CARGO_TARGET_DIR="$REPO/$CARGO_TARGET_DIR"
+export CARGO_TARGET_DIR
 
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
