@@ -20,6 +20,11 @@
 //! # }
 //! ```
 
+#[cfg(all(feature = "prometheus", feature = "config"))]
+mod configured;
+
+#[cfg(all(feature = "prometheus", feature = "config"))]
+pub use configured::final_export;
 #[cfg(feature = "config")]
 pub use winddown_config as config;
 pub use winddown_core::*;

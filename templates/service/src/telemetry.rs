@@ -4,7 +4,7 @@
 use tracing_subscriber::EnvFilter;
 use winddown::Shutdown;
 use winddown::config::{LogConfig, LogFormat, MetricsConfig};
-use winddown::prometheus::{PrometheusMetrics, Pushgateway};
+use winddown::prometheus::PrometheusMetrics;
 
 /// Installs the `tracing` subscriber: human-readable lines, or one JSON
 /// object per line with `log.format = "json"`. `RUST_LOG` filters (default
@@ -26,19 +26,8 @@ pub fn export_on_shutdown(
     metrics: &PrometheusMetrics,
     shutdown: &Shutdown,
 ) -> Result<(), String> {
-    let mut export = metrics.final_export().linger(config.linger);
-    if let Some(url) = &config.pushgateway {
-        let mut gateway = Pushgateway::new(url, env!("CARGO_PKG_NAME"))
-            .map_err(|error| format!("metrics.pushgateway: {error}"))?;
-        if let Some(instance) = &config.push_instance {
-            gateway = gateway.instance(instance.clone());
-        }
-        export = export.pushgateway(gateway);
-    }
-    if let Some(path) = &config.textfile {
-        export = export.textfile(path.clone());
-    }
-    export
+    winddown::final_export(metrics, config, env!("CARGO_PKG_NAME"))
+        .map_err(|error| format!("metrics.pushgateway: {error}"))?
         .register(shutdown)
         .map_err(|error| format!("final metrics export: {error}"))
 }
