@@ -1,4 +1,4 @@
-//! Run with `cargo run --release --example bench_hello -- [--no-layer | --server]`
+//! Run with `cargo run --release --example bench_hello -- [--no-layer | --server | --server-no-layer | --outer | --in-flight-peer]`
 //!
 //! The hello-world service of the end-to-end benchmarks
 //! (`scripts/bench-e2e.sh`). It binds 127.0.0.1:0, prints
@@ -8,7 +8,12 @@
 //! - default: an axum `Router` with the `DrainLayer`, served by `axum::serve`;
 //! - `--no-layer`: the same router and server without the layer;
 //! - `--server`: the router with the layer, served by `winddown_server`
-//!   (connection draining, HTTP/1.1 and HTTP/2).
+//!   (connection draining, HTTP/1.1 and HTTP/2);
+//! - `--server-no-layer`: the router without the layer, on `winddown_server`;
+//! - `--outer`: the layer around the whole router (`DrainLayer::layer(router)`)
+//!   rather than through `Router::layer`, served by `axum::serve`;
+//! - `--in-flight-peer`: no drain layer, but tower-http's in-flight request
+//!   counting layer through `Router::layer`: a peer in the same position.
 //!
 //! Routes: `/` answers `Hello, World!`; `/slow` stays in flight until
 //! shutdown starts, then answers 0–99 ms later (bounded by 30 s in all);
@@ -21,10 +26,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::{Router, ServiceExt as _};
 use tokio::net::TcpListener;
+use tower::{Layer, ServiceExt as _};
+use tower_http::metrics::InFlightRequestsLayer;
 use winddown::Shutdown;
 use winddown_http::DrainLayer;
 
@@ -77,6 +85,27 @@ async fn main() -> std::io::Result<()> {
             let serve = winddown_server::serve(listener, service, shutdown.clone());
             shutdown.run_until(serve).await
         }
+        "--server-no-layer" => {
+            let serve = winddown_server::serve(listener, router, shutdown.clone());
+            shutdown.run_until(serve).await
+        }
+        "--outer" => {
+            let service = DrainLayer::new(shutdown.clone())
+                .layer(router)
+                .map_request(|req: axum::extract::Request| req)
+                .map_response(IntoResponse::into_response);
+            let stop = shutdown.draining();
+            let serve =
+                axum::serve(listener, service.into_make_service()).with_graceful_shutdown(stop);
+            shutdown.run_until(serve.into_future()).await
+        }
+        "--in-flight-peer" => {
+            let (layer, _count) = InFlightRequestsLayer::pair();
+            let router = router.layer(layer);
+            let stop = shutdown.draining();
+            let serve = axum::serve(listener, router).with_graceful_shutdown(stop);
+            shutdown.run_until(serve.into_future()).await
+        }
         "" => {
             let router = router.layer(DrainLayer::new(shutdown.clone()));
             let stop = shutdown.draining();
@@ -84,7 +113,9 @@ async fn main() -> std::io::Result<()> {
             shutdown.run_until(serve.into_future()).await
         }
         other => {
-            eprintln!("unknown argument {other:?}: expected --no-layer or --server");
+            eprintln!(
+                "unknown argument {other:?}: expected --no-layer, --server, --server-no-layer, --outer or --in-flight-peer"
+            );
             std::process::exit(2);
         }
     };

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# End-to-end benchmarks, on loopback only, bounded in time (about 2 minutes
+# End-to-end benchmarks, on loopback only, bounded in time (about 4 minutes
 # with the defaults); every figure is compared with a baseline measured in
 # the same run.
 #
 #   1. Throughput and p99 latency of an axum hello-world under `wrk`: without
-#      the DrainLayer, with it, and with it on winddown-server. Runs alternate
-#      between the variants, BENCH_ROUNDS rounds of BENCH_DURATION seconds
-#      each (at most 10 s).
+#      any layer (the baseline), with the DrainLayer through `Router::layer`,
+#      with it around the whole router, with tower-http's in-flight counting
+#      layer through `Router::layer` (a peer in the same position), and on
+#      winddown-server without and with the DrainLayer. One server per variant runs for the
+#      whole section; the variants take turns, BENCH_ROUNDS rounds of
+#      BENCH_DURATION seconds each (at most 10 s), in an order that rotates
+#      every round, and each ratio is the median of the per-round ratios.
 #   2. SIGTERM -> exit latency of an idle service, BENCH_EXIT_REPS times per
 #      variant: a process without a handler, a bare tokio/axum process that
 #      returns on SIGTERM, axum's with_graceful_shutdown, tokio-graceful-shutdown,
@@ -21,9 +25,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-DURATION="${BENCH_DURATION:-4}"
+DURATION="${BENCH_DURATION:-2}"
 ((DURATION > 10)) && DURATION=10
-ROUNDS="${BENCH_ROUNDS:-5}"
+ROUNDS="${BENCH_ROUNDS:-12}"
 EXIT_REPS="${BENCH_EXIT_REPS:-40}"
 REQUESTS="${BENCH_REQUESTS:-10000}"
 H2_CONNECTIONS="${BENCH_CONNECTIONS:-100}"
@@ -47,10 +51,14 @@ cargo build --release --quiet \
 
 TMP="$(mktemp -d)"
 SERVER_PID=""
+declare -A KEPT_PID KEPT_PORT
 cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
+    local pid
+    for pid in "$SERVER_PID" "${KEPT_PID[@]}"; do
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -115,31 +123,55 @@ if command -v taskset >/dev/null 2>&1 && (($(nproc) >= 2)); then
     SERVER_ENV=(env TOKIO_WORKER_THREADS=1)
 fi
 declare -A RPS P99 RATIO P99_RATIO
-VARIANTS=("bare|--no-layer" "layer|" "layer+server|--server")
-echo "== throughput: wrk -t1 -c$WRK_CONNECTIONS -d${DURATION}s, $ROUNDS rounds, variants alternate${SERVER_CPU:+, server on CPU 0, wrk on CPU 1}"
+# The layer on winddown-server, against the same server without it.
+SERVER_RATIO=""
+VARIANTS=("bare|--no-layer" "layer|" "layer-outer|--outer" "in-flight-peer|--in-flight-peer" "server|--server-no-layer" "layer+server|--server")
+NAMES=()
+for variant in "${VARIANTS[@]}"; do
+    name="${variant%%|*}"
+    flag="${variant#*|}"
+    NAMES+=("$name")
+    # shellcheck disable=SC2086 # an empty flag must vanish
+    start_server "${SERVER_CPU[@]}" "${SERVER_ENV[@]}" "$EX/bench_hello" $flag
+    KEPT_PID[$name]="$SERVER_PID"
+    KEPT_PORT[$name]="$PORT"
+    SERVER_PID=""
+    timeout 10 "${WRK_CPU[@]}" wrk -t1 -c"$WRK_CONNECTIONS" -d1s "http://127.0.0.1:$PORT/" >/dev/null # warm-up
+done
+echo "== throughput: wrk -t1 -c$WRK_CONNECTIONS -d${DURATION}s, $ROUNDS rounds, variants take turns${SERVER_CPU:+, servers on CPU 0, wrk on CPU 1}"
+N="${#NAMES[@]}"
 for ((round = 1; round <= ROUNDS; round++)); do
-    for variant in "${VARIANTS[@]}"; do
-        name="${variant%%|*}"
-        flag="${variant#*|}"
-        # shellcheck disable=SC2086 # an empty flag must vanish
-        start_server "${SERVER_CPU[@]}" "${SERVER_ENV[@]}" "$EX/bench_hello" $flag
-        url="http://127.0.0.1:$PORT/"
-        timeout 10 "${WRK_CPU[@]}" wrk -t1 -c"$WRK_CONNECTIONS" -d1s "$url" >/dev/null # warm-up
-        timeout $((DURATION + 10)) "${WRK_CPU[@]}" wrk -t1 -c"$WRK_CONNECTIONS" -d"${DURATION}s" --latency "$url" >"$TMP/wrk.out"
-        stop_server
+    declare -A ROUND_RPS=() ROUND_P99=()
+    line=""
+    for ((k = 0; k < N; k++)); do
+        # Rotate the order so that no variant always runs first or last.
+        name="${NAMES[$(((round + k) % N))]}"
+        timeout $((DURATION + 10)) "${WRK_CPU[@]}" wrk -t1 -c"$WRK_CONNECTIONS" -d"${DURATION}s" --latency \
+            "http://127.0.0.1:${KEPT_PORT[$name]}/" >"$TMP/wrk.out"
         rps="$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/wrk.out")"
         p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$TMP/wrk.out")")"
         errors="$(awk '/Non-2xx|Socket errors/' "$TMP/wrk.out")"
         [[ -n "$errors" ]] && echo "   $name: $errors"
+        ROUND_RPS[$name]="$rps"
+        ROUND_P99[$name]="$p99"
+    done
+    for name in "${NAMES[@]}"; do
+        rps="${ROUND_RPS[$name]}"
+        p99="${ROUND_P99[$name]}"
         RPS[$name]="${RPS[$name]:-} $rps"
         P99[$name]="${P99[$name]:-} $p99"
         # Against the bare run of the same round: drift between rounds cancels.
-        bare_rps="$(awk '{ print $NF }' <<<"${RPS[bare]}")"
-        bare_p99="$(awk '{ print $NF }' <<<"${P99[bare]}")"
-        RATIO[$name]="${RATIO[$name]:-} $(awk -v a="$rps" -v b="$bare_rps" 'BEGIN { print a / b }')"
-        P99_RATIO[$name]="${P99_RATIO[$name]:-} $(awk -v a="$p99" -v b="$bare_p99" 'BEGIN { print a / b }')"
-        printf '   round %d %-13s %10.0f req/s  p99 %8.3f ms\n' "$round" "$name" "$rps" "$p99"
+        RATIO[$name]="${RATIO[$name]:-} $(awk -v a="$rps" -v b="${ROUND_RPS[bare]}" 'BEGIN { print a / b }')"
+        P99_RATIO[$name]="${P99_RATIO[$name]:-} $(awk -v a="$p99" -v b="${ROUND_P99[bare]}" 'BEGIN { print a / b }')"
+        line+="$(printf ' %s %.0f/%.2fms' "$name" "$rps" "$p99")"
     done
+    SERVER_RATIO+=" $(awk -v a="${ROUND_RPS[layer+server]}" -v b="${ROUND_RPS[server]}" 'BEGIN { print a / b }')"
+    echo "   round $round:$line"
+done
+for name in "${NAMES[@]}"; do
+    SERVER_PID="${KEPT_PID[$name]}"
+    stop_server
+    unset "KEPT_PID[$name]"
 done
 
 # ---------------------------------------------------------- exit latency
@@ -218,8 +250,10 @@ echo "   wrk: $(wrk -v 2>&1 | head -1)"
 echo
 echo "| end to end | figure | vs baseline |"
 echo "|---|---|---|"
-for name in bare layer layer+server; do
-    echo "| hello-world, $name: throughput (median of $ROUNDS × ${DURATION}s) | $(median_of "${RPS[$name]}" "%.0f") req/s | $(median_of "${RATIO[$name]}" "%.3f")× bare (median of per-round ratios) |"
+for name in "${NAMES[@]}"; do
+    vs_server=""
+    [[ "$name" == "layer+server" ]] && vs_server="; $(median_of "$SERVER_RATIO" "%.3f")× server"
+    echo "| hello-world, $name: throughput (median of $ROUNDS × ${DURATION}s) | $(median_of "${RPS[$name]}" "%.0f") req/s | $(median_of "${RATIO[$name]}" "%.3f")× bare (median of per-round ratios)$vs_server |"
     echo "| hello-world, $name: p99 latency (median of $ROUNDS) | $(median_of "${P99[$name]}" "%.3f") ms | $(median_of "${P99_RATIO[$name]}" "%.3f")× bare |"
 done
 for entry in "${EXITS[@]}"; do

@@ -1,12 +1,11 @@
 //! Counting in-flight work: the guard taken when a unit of work starts.
 
 use std::fmt;
-use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use crate::Shutdown;
 use crate::lifecycle::Counter;
-use crate::shutdown::Inner;
 
 /// The in-flight counter shared by every guard of one [`Shutdown`](crate::Shutdown).
 #[derive(Default)]
@@ -20,10 +19,12 @@ impl InFlight {
         self.count.get()
     }
 
+    #[inline]
     pub(crate) fn enter(&self) {
         self.count.enter();
     }
 
+    #[inline]
     pub(crate) fn exit(&self) {
         if self.count.exit() {
             self.idle.notify_waiters();
@@ -48,11 +49,17 @@ impl InFlight {
 
 /// A unit of in-flight work: counted from creation until drop.
 ///
-/// Draining waits until every guard of the [`Shutdown`](crate::Shutdown) has
-/// been dropped (or the drain timeout passes, in which case the guards still
-/// alive are counted as abandoned). The HTTP layer takes one per request and
-/// keeps it in the response body, so a streaming response holds the drain
-/// open until its last byte.
+/// Draining waits until every guard of the [`Shutdown`] has been dropped (or
+/// the drain timeout passes, in which case the guards still alive are
+/// counted as abandoned). The HTTP layer takes one per request and keeps it
+/// in the response body, so a streaming response holds the drain open until
+/// its last byte.
+///
+/// A guard keeps its `Shutdown` alive through an owner `O`: the handle
+/// itself by default ([`Shutdown::in_flight`]), or with
+/// [`InFlightGuard::new`] any value that leads to one, so that a middleware
+/// that already shares its settings and handle behind one `Arc` takes a
+/// guard without cloning the handle as well.
 ///
 /// # Examples
 ///
@@ -66,27 +73,68 @@ impl InFlight {
 /// assert_eq!(shutdown.in_flight_count(), 0);
 /// ```
 #[must_use = "the work counts as in flight only while the guard is alive"]
-pub struct InFlightGuard {
-    inner: Arc<Inner>,
+pub struct InFlightGuard<O: AsRef<Shutdown> = Shutdown> {
+    owner: O,
 }
 
-impl InFlightGuard {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        inner.in_flight.enter();
-        InFlightGuard { inner }
+impl<O: AsRef<Shutdown>> InFlightGuard<O> {
+    /// Counts one unit of work in flight in `owner.as_ref()` until the guard
+    /// is dropped, keeping `owner` meanwhile.
+    ///
+    /// `owner.as_ref()` must lead to the same [`Shutdown`] for the guard's
+    /// whole life (as a field of an immutable value does): the count is
+    /// taken from the handle it gives at creation and given back to the one
+    /// it gives at drop.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use winddown_core::{InFlightGuard, Shutdown};
+    ///
+    /// struct Shared { shutdown: Shutdown, name: &'static str }
+    /// #[derive(Clone)]
+    /// struct Owner(Arc<Shared>);
+    /// impl AsRef<Shutdown> for Owner {
+    ///     fn as_ref(&self) -> &Shutdown { &self.0.shutdown }
+    /// }
+    ///
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let owner = Owner(Arc::new(Shared { shutdown: shutdown.clone(), name: "api" }));
+    /// let guard = InFlightGuard::new(owner.clone());
+    /// assert_eq!(guard.owner().0.name, "api");
+    /// assert_eq!(shutdown.in_flight_count(), 1);
+    /// drop(guard);
+    /// assert_eq!(shutdown.in_flight_count(), 0);
+    /// ```
+    #[inline]
+    pub fn new(owner: O) -> Self {
+        owner.as_ref().inner().in_flight.enter();
+        InFlightGuard { owner }
+    }
+
+    /// The owner this guard keeps.
+    #[inline]
+    pub fn owner(&self) -> &O {
+        &self.owner
+    }
+
+    /// The shutdown handle this work is counted in.
+    #[inline]
+    pub fn shutdown(&self) -> &Shutdown {
+        self.owner.as_ref()
     }
 }
 
-impl Drop for InFlightGuard {
+impl<O: AsRef<Shutdown>> Drop for InFlightGuard<O> {
+    #[inline]
     fn drop(&mut self) {
-        self.inner.in_flight.exit();
+        self.owner.as_ref().inner().in_flight.exit();
     }
 }
 
-impl fmt::Debug for InFlightGuard {
+impl<O: AsRef<Shutdown>> fmt::Debug for InFlightGuard<O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InFlightGuard")
-            .field("in_flight", &self.inner.in_flight.count())
+            .field("in_flight", &self.shutdown().inner().in_flight.count())
             .finish()
     }
 }

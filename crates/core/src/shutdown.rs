@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::before_done::{BeforeDone, run_before_done};
-use crate::hook::Registered;
+use crate::hook::{Registered, Stored};
 use crate::inflight::InFlight;
 use crate::lifecycle::Lifecycle;
 use crate::runner::{RunPlan, run_hooks};
@@ -182,7 +182,7 @@ pub(crate) struct Inner {
     lifecycle: Lifecycle,
     state_tx: watch::Sender<State>,
     settings: Settings,
-    hooks: Mutex<Vec<Registered>>,
+    hooks: Mutex<Vec<Stored>>,
     trigger: OnceLock<(Instant, Reason)>,
     pub(crate) in_flight: InFlight,
     tracker: TaskTracker,
@@ -241,6 +241,13 @@ pub struct Shutdown {
     inner: Arc<Inner>,
 }
 
+impl AsRef<Shutdown> for Shutdown {
+    #[inline]
+    fn as_ref(&self) -> &Shutdown {
+        self
+    }
+}
+
 impl Default for Shutdown {
     fn default() -> Self {
         Shutdown::new()
@@ -287,7 +294,12 @@ impl Shutdown {
         &self.inner.settings
     }
 
-    fn lock_hooks(&self) -> MutexGuard<'_, Vec<Registered>> {
+    #[inline]
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    fn lock_hooks(&self) -> MutexGuard<'_, Vec<Stored>> {
         // A panic while holding this lock cannot leave the Vec inconsistent.
         self.inner.hooks.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -489,6 +501,7 @@ impl Shutdown {
 
     /// Whether draining has ended (see [`drain_ended`](Self::drain_ended)).
     /// One atomic load.
+    #[inline]
     pub fn is_drain_ended(&self) -> bool {
         self.inner.drain_ended_flag.load(Ordering::Acquire)
     }
@@ -540,7 +553,7 @@ impl Shutdown {
 
     /// Takes an in-flight guard: draining waits until it is dropped.
     pub fn in_flight(&self) -> InFlightGuard {
-        InFlightGuard::new(self.inner.clone())
+        InFlightGuard::new(self.clone())
     }
 
     /// How many in-flight guards are alive.
@@ -587,7 +600,7 @@ impl Shutdown {
                 state,
             });
         }
-        hooks.push(Registered::new(hook));
+        hooks.push(Box::new(hook));
         Ok(())
     }
 
@@ -761,7 +774,10 @@ impl Shutdown {
         }
 
         self.advance(State::Cleanup);
-        let hooks = std::mem::take(&mut *self.lock_hooks());
+        let hooks = std::mem::take(&mut *self.lock_hooks())
+            .into_iter()
+            .map(Registered::new)
+            .collect();
         let hooks = run_hooks(RunPlan {
             hooks,
             default_timeout: settings.hook_timeout,

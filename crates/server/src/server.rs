@@ -156,6 +156,11 @@ impl Server {
         // Take the connections the kernel has already completed (their
         // clients may have sent a request), then close the listener: from
         // here a connect is refused, a clean failure with nothing sent.
+        info!(
+            target: "winddown",
+            %addr,
+            "closing the listener: taking the connections already queued"
+        );
         let listener = listener.into_std()?;
         loop {
             match listener.accept() {

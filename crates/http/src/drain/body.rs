@@ -8,7 +8,7 @@ use http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use winddown_core::{BoxError, Shutdown};
+use winddown_core::BoxError;
 
 use super::cut::Cut;
 use super::guard::RequestGuard;
@@ -66,8 +66,9 @@ pin_project! {
         Inner {
             #[pin]
             body: B,
-            // Present for counted requests: watches the drain's end.
-            cut: Option<Cut>,
+            // Counted requests are watched for the drain's end.
+            counted: bool,
+            cut: Cut,
             // Taken when the body has ended, failed or been cut.
             guard: Option<RequestGuard>,
         },
@@ -78,21 +79,25 @@ pin_project! {
 }
 
 impl<B> DrainBody<B> {
-    pub(crate) fn tracked(body: B, guard: RequestGuard, shutdown: Shutdown) -> Self {
+    #[inline]
+    pub(crate) fn tracked(body: B, guard: RequestGuard, cut: Cut) -> Self {
         DrainBody {
             kind: Kind::Inner {
                 body,
-                cut: Some(Cut::new(shutdown)),
+                counted: true,
+                cut,
                 guard: Some(guard),
             },
         }
     }
 
+    #[inline]
     pub(crate) fn untracked(body: B) -> Self {
         DrainBody {
             kind: Kind::Inner {
                 body,
-                cut: None,
+                counted: false,
+                cut: Cut::default(),
                 guard: None,
             },
         }
@@ -112,6 +117,8 @@ impl<B> DrainBody<B> {
 
 /// The 503 answered while draining, or to a handler still pending when the
 /// drain ended.
+#[cold]
+#[inline(never)]
 pub(crate) fn rejection<B>(http1: bool, config: &Config) -> Response<DrainBody<B>> {
     let mut response = Response::new(DrainBody::message(config.body.clone()));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -144,13 +151,17 @@ where
             KindProj::Message { data } => {
                 Poll::Ready(data.take().map(|d| Ok(Frame::data(d.into()))))
             }
-            KindProj::Inner { body, cut, guard } => {
-                let tracked = cut.is_some();
-                if tracked {
-                    if guard.is_none() {
+            KindProj::Inner {
+                body,
+                counted,
+                cut,
+                guard,
+            } => {
+                if *counted {
+                    let Some(held) = guard.as_ref() else {
                         return Poll::Ready(None);
-                    }
-                    if cut.as_ref().is_some_and(Cut::has_ended) {
+                    };
+                    if held.config().shutdown.is_drain_ended() {
                         guard.take();
                         return Poll::Ready(Some(Err(DrainEnded.into())));
                     }
@@ -166,8 +177,8 @@ where
                         Poll::Ready(None)
                     }
                     Poll::Pending => {
-                        if let Some(cut) = cut
-                            && cut.poll_ended(cx).is_ready()
+                        if let Some(held) = guard.as_ref()
+                            && cut.poll_ended(&held.config().shutdown, cx).is_ready()
                         {
                             guard.take();
                             return Poll::Ready(Some(Err(DrainEnded.into())));
@@ -184,7 +195,7 @@ where
             Kind::Message { data } => data.is_none(),
             // Counted, and already ended, failed or cut.
             Kind::Inner {
-                cut: Some(_),
+                counted: true,
                 guard: None,
                 ..
             } => true,
@@ -205,9 +216,9 @@ where
 impl<B> fmt::Debug for DrainBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            Kind::Inner { cut, guard, .. } => f
+            Kind::Inner { counted, guard, .. } => f
                 .debug_struct("DrainBody")
-                .field("counted", &cut.is_some())
+                .field("counted", counted)
                 .field("in_flight", &guard.is_some())
                 .finish_non_exhaustive(),
             Kind::Message { data } => f.debug_struct("DrainBody").field("message", data).finish(),

@@ -12,33 +12,18 @@ use winddown_core::Shutdown;
 ///
 /// The waiter is only created and registered the first time the watched
 /// work is pending, so a response that completes at once never allocates
-/// or touches the shared notifier. `Unpin`, so that it does not make the
-/// response future or body `!Unpin`.
+/// or touches the shared notifier. It keeps no handle of its own: the
+/// request's ticket has one. `Unpin`, so that it does not make the response
+/// future or body `!Unpin`.
+#[derive(Default)]
 pub(crate) struct Cut {
-    shutdown: Shutdown,
     armed: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
 impl Cut {
-    pub(crate) fn new(shutdown: Shutdown) -> Self {
-        Cut {
-            shutdown,
-            armed: None,
-        }
-    }
-
-    pub(crate) fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
-    }
-
-    /// Whether the drain has ended: a single atomic load.
-    pub(crate) fn has_ended(&self) -> bool {
-        self.shutdown.is_drain_ended()
-    }
-
-    /// Registers `cx` to be woken when the drain ends; ready once it has.
-    pub(crate) fn poll_ended(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let shutdown = &self.shutdown;
+    /// Registers `cx` to be woken when the drain of `shutdown` ends; ready
+    /// once it has. Always called with the same `shutdown`.
+    pub(crate) fn poll_ended(&mut self, shutdown: &Shutdown, cx: &mut Context<'_>) -> Poll<()> {
         self.armed
             .get_or_insert_with(|| Box::pin(shutdown.drain_ended()))
             .as_mut()
@@ -49,7 +34,7 @@ impl Cut {
 impl fmt::Debug for Cut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cut")
-            .field("drain_ended", &self.has_ended())
+            .field("armed", &self.armed.is_some())
             .finish()
     }
 }

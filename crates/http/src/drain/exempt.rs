@@ -57,6 +57,7 @@ impl Exempt {
     }
 
     /// Whether `req` is exempt. Hands the request back unchanged.
+    #[inline]
     pub(crate) fn check<B>(&self, req: Request<B>) -> (bool, Request<B>) {
         let path = req.uri().path();
         if self.paths.iter().any(|p| **p == *path) {
@@ -65,6 +66,13 @@ impl Exempt {
         if self.predicates.is_empty() {
             return (false, req);
         }
+        self.check_predicates(req)
+    }
+
+    /// The predicates' verdict, out of line: most layers have none.
+    #[cold]
+    #[inline(never)]
+    fn check_predicates<B>(&self, req: Request<B>) -> (bool, Request<B>) {
         let (parts, body) = req.into_parts();
         let exempt = self.predicates.iter().any(|p| p(&parts));
         (exempt, Request::from_parts(parts, body))

@@ -9,7 +9,6 @@ use std::task::{Context, Poll, ready};
 use http::header::CONNECTION;
 use http::{HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
-use winddown_core::Shutdown;
 
 use super::body::{DrainBody, rejection};
 use super::cut::Cut;
@@ -35,10 +34,9 @@ pin_project! {
             #[pin]
             inner: F,
             cut: Cut,
-            // `None` for exempt requests, which are not counted or cut.
-            guard: Option<RequestGuard>,
+            // Taken when the future completes.
+            ticket: Option<Ticket>,
             http1: bool,
-            config: Arc<Config>,
         },
         Rejected {
             http1: bool,
@@ -47,21 +45,34 @@ pin_project! {
     }
 }
 
+/// What a served request keeps of the layer: its settings and shutdown
+/// handle, and for a counted request its place in flight.
+pub(crate) enum Ticket {
+    /// Counted in flight (and cut if the drain ends first).
+    Counted(RequestGuard),
+    /// Exempt: neither counted nor cut.
+    Exempt(Arc<Config>),
+}
+
+impl Ticket {
+    #[inline]
+    fn config(&self) -> &Arc<Config> {
+        match self {
+            Ticket::Counted(guard) => guard.config(),
+            Ticket::Exempt(config) => config,
+        }
+    }
+}
+
 impl<F> ResponseFuture<F> {
-    pub(crate) fn called(
-        inner: F,
-        shutdown: Shutdown,
-        guard: Option<RequestGuard>,
-        http1: bool,
-        config: Arc<Config>,
-    ) -> Self {
+    #[inline]
+    pub(crate) fn called(inner: F, ticket: Ticket, http1: bool) -> Self {
         ResponseFuture {
             kind: Kind::Called {
                 inner,
-                cut: Cut::new(shutdown),
-                guard,
+                cut: Cut::default(),
+                ticket: Some(ticket),
                 http1,
-                config,
             },
         }
     }
@@ -85,45 +96,47 @@ where
             KindProj::Called {
                 inner,
                 cut,
-                guard,
+                ticket,
                 http1,
-                config,
             } => {
-                let counted = guard.is_some();
-                if counted && cut.has_ended() {
+                let Some(held) = ticket.as_ref() else {
+                    panic!("ResponseFuture polled after completion");
+                };
+                let counted = matches!(held, Ticket::Counted(_));
+                let shutdown = &held.config().shutdown;
+                if counted && shutdown.is_drain_ended() {
                     // Abandoned: the drain is over and no response yet.
-                    guard.take();
-                    return Poll::Ready(Ok(rejection(*http1, config)));
+                    let response = rejection(*http1, held.config());
+                    *ticket = None;
+                    return Poll::Ready(Ok(response));
                 }
                 let response = match inner.poll(cx) {
                     Poll::Ready(response) => response,
                     Poll::Pending => {
                         if counted {
-                            ready!(cut.poll_ended(cx));
-                            guard.take();
-                            return Poll::Ready(Ok(rejection(*http1, config)));
+                            ready!(cut.poll_ended(shutdown, cx));
+                            let response = rejection(*http1, held.config());
+                            *ticket = None;
+                            return Poll::Ready(Ok(response));
                         }
                         return Poll::Pending;
                     }
                 };
-                let (mut head, body) = match response {
-                    Ok(response) => response.into_parts(),
-                    Err(error) => {
-                        guard.take();
-                        return Poll::Ready(Err(error));
-                    }
+                let Some(ticket) = ticket.take() else {
+                    unreachable!("checked above");
                 };
-                let shutdown = cut.shutdown();
+                // An error drops the ticket: the request is no longer in flight.
+                let (mut head, body) = response?.into_parts();
                 if *http1
                     && head.status != StatusCode::SWITCHING_PROTOCOLS
-                    && shutdown.is_shutting_down()
+                    && ticket.config().shutdown.is_shutting_down()
                 {
                     head.headers
                         .insert(CONNECTION, HeaderValue::from_static("close"));
                 }
-                let body = match guard.take() {
-                    Some(guard) => DrainBody::tracked(body, guard, shutdown.clone()),
-                    None => DrainBody::untracked(body),
+                let body = match ticket {
+                    Ticket::Counted(guard) => DrainBody::tracked(body, guard, std::mem::take(cut)),
+                    Ticket::Exempt(_) => DrainBody::untracked(body),
                 };
                 Poll::Ready(Ok(Response::from_parts(head, body)))
             }
@@ -134,10 +147,10 @@ where
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            Kind::Called { guard, .. } => f
+            Kind::Called { ticket, .. } => f
                 .debug_struct("ResponseFuture")
                 .field("rejected", &false)
-                .field("counted", &guard.is_some())
+                .field("counted", &matches!(ticket, Some(Ticket::Counted(_))))
                 .finish_non_exhaustive(),
             Kind::Rejected { .. } => f
                 .debug_struct("ResponseFuture")

@@ -1,10 +1,13 @@
 //! The in-flight guard of one request, mirrored in the metrics gauge.
 
 use std::fmt;
+use std::sync::Arc;
 
 use metrics::{Gauge, Key, Level, Metadata};
 use winddown_core::metrics::INFLIGHT_REQUESTS;
 use winddown_core::{InFlightGuard, Shutdown};
+
+use super::layer::Config;
 
 /// The gauge's key, hashed once at compile time (`gauge!` with a name that
 /// is not a literal would build and hash the key on every request).
@@ -13,30 +16,52 @@ static GAUGE_METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
 /// The `winddown_inflight_requests` gauge of the recorder in effect now.
-pub(crate) fn register_gauge() -> Gauge {
+fn register_gauge() -> Gauge {
     metrics::with_recorder(|recorder| recorder.register_gauge(&GAUGE_KEY, &GAUGE_METADATA))
+}
+
+/// The layer's shared settings and shutdown handle, as the owner of a
+/// request's in-flight guard: one `Arc` per request keeps both.
+pub(crate) struct Shared(pub(crate) Arc<Config>);
+
+impl AsRef<Shutdown> for Shared {
+    #[inline]
+    fn as_ref(&self) -> &Shutdown {
+        &self.0.shutdown
+    }
 }
 
 /// Counts one request in flight, in the shutdown (draining waits on it) and
 /// in the `winddown_inflight_requests` gauge, until dropped.
 pub(crate) struct RequestGuard {
-    _in_flight: InFlightGuard,
-    gauge: Gauge,
+    in_flight: InFlightGuard<Shared>,
 }
 
 impl RequestGuard {
-    pub(crate) fn new(shutdown: &Shutdown, gauge: &Gauge) -> Self {
-        gauge.increment(1.0);
+    #[inline]
+    pub(crate) fn new(config: &Arc<Config>) -> Self {
+        config
+            .in_flight_gauge
+            .get_or_init(register_gauge)
+            .increment(1.0);
         RequestGuard {
-            _in_flight: shutdown.in_flight(),
-            gauge: gauge.clone(),
+            in_flight: InFlightGuard::new(Shared(config.clone())),
         }
+    }
+
+    #[inline]
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.in_flight.owner().0
     }
 }
 
 impl Drop for RequestGuard {
+    #[inline]
     fn drop(&mut self) {
-        self.gauge.decrement(1.0);
+        // Set by `new`, before the increment this balances.
+        if let Some(gauge) = self.config().in_flight_gauge.get() {
+            gauge.decrement(1.0);
+        }
     }
 }
 

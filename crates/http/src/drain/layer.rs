@@ -13,9 +13,11 @@ use super::exempt::Exempt;
 /// The `Retry-After` sent with 503s when none is configured.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// Settings shared by every clone of a [`Drain`] service.
+/// Settings shared by every clone of a [`Drain`] service, with the shutdown
+/// handle: a request in flight keeps all of it through one `Arc`.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    pub(crate) shutdown: Shutdown,
     pub(crate) retry_after: Duration,
     pub(crate) retry_after_header: HeaderValue,
     pub(crate) body: Bytes,
@@ -27,11 +29,12 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    fn new(retry_after: Duration, exempt: Exempt) -> Self {
+    fn new(shutdown: Shutdown, retry_after: Duration, exempt: Exempt) -> Self {
         // Retry-After carries whole seconds: round up so clients never come
         // back earlier than asked.
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
         Config {
+            shutdown,
             retry_after,
             retry_after_header: HeaderValue::from(secs),
             body: Bytes::from(format!(
@@ -67,7 +70,6 @@ impl Config {
 #[derive(Debug, Clone)]
 #[must_use = "a layer does nothing until it wraps a service"]
 pub struct DrainLayer {
-    shutdown: Shutdown,
     config: Arc<Config>,
 }
 
@@ -75,8 +77,11 @@ impl DrainLayer {
     /// A layer draining on `shutdown`, with the default settings.
     pub fn new(shutdown: Shutdown) -> Self {
         DrainLayer {
-            shutdown,
-            config: Arc::new(Config::new(DEFAULT_RETRY_AFTER, Exempt::default())),
+            config: Arc::new(Config::new(
+                shutdown,
+                DEFAULT_RETRY_AFTER,
+                Exempt::default(),
+            )),
         }
     }
 
@@ -87,8 +92,9 @@ impl DrainLayer {
     /// The `Retry-After` of 503 responses (default 5 s). It is sent in whole
     /// seconds, rounded up.
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
+        let shutdown = self.config.shutdown.clone();
         let exempt = self.config.exempt.clone();
-        *self.config_mut() = Config::new(retry_after, exempt);
+        *self.config_mut() = Config::new(shutdown, retry_after, exempt);
         self
     }
 
@@ -136,7 +142,7 @@ impl DrainLayer {
 
     /// The shutdown handle this layer drains on.
     pub fn shutdown(&self) -> &Shutdown {
-        &self.shutdown
+        &self.config.shutdown
     }
 }
 
@@ -144,6 +150,6 @@ impl<S> Layer<S> for DrainLayer {
     type Service = Drain<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Drain::from_parts(inner, self.shutdown.clone(), self.config.clone())
+        Drain::from_parts(inner, self.config.clone())
     }
 }

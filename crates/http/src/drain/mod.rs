@@ -96,7 +96,7 @@ use winddown_core::{Shutdown, State};
 pub use body::{DrainBody, DrainEnded};
 pub use layer::DrainLayer;
 
-use future::ResponseFuture;
+use future::{ResponseFuture, Ticket};
 use guard::RequestGuard;
 use layer::Config;
 
@@ -107,7 +107,6 @@ use layer::Config;
 #[derive(Debug, Clone)]
 pub struct Drain<S> {
     inner: S,
-    shutdown: Shutdown,
     config: Arc<Config>,
 }
 
@@ -117,12 +116,8 @@ impl<S> Drain<S> {
         DrainLayer::new(shutdown).layer_into(inner)
     }
 
-    pub(crate) fn from_parts(inner: S, shutdown: Shutdown, config: Arc<Config>) -> Self {
-        Drain {
-            inner,
-            shutdown,
-            config,
-        }
+    pub(crate) fn from_parts(inner: S, config: Arc<Config>) -> Self {
+        Drain { inner, config }
     }
 
     /// A [`DrainLayer`] with the default settings.
@@ -177,39 +172,27 @@ where
         let http1 = is_http1(req.version());
         let (exempt, req) = self.config.exempt.check(req);
         if exempt {
-            return ResponseFuture::called(
-                self.inner.call(req),
-                self.shutdown.clone(),
-                None,
-                http1,
-                self.config.clone(),
-            );
+            let ticket = Ticket::Exempt(self.config.clone());
+            return ResponseFuture::called(self.inner.call(req), ticket, http1);
         }
-        if self.shutdown.state() >= State::Draining {
+        let shutdown = &self.config.shutdown;
+        if shutdown.state() >= State::Draining {
             return self.reject(http1);
         }
         // Count first, then look again: a drain that started in between has
         // either seen this request in flight or is seen here.
-        let gauge = self
-            .config
-            .in_flight_gauge
-            .get_or_init(guard::register_gauge);
-        let guard = RequestGuard::new(&self.shutdown, gauge);
-        if self.shutdown.state() >= State::Draining {
+        let guard = RequestGuard::new(&self.config);
+        if shutdown.state() >= State::Draining {
             drop(guard);
             return self.reject(http1);
         }
-        ResponseFuture::called(
-            self.inner.call(req),
-            self.shutdown.clone(),
-            Some(guard),
-            http1,
-            self.config.clone(),
-        )
+        ResponseFuture::called(self.inner.call(req), Ticket::Counted(guard), http1)
     }
 }
 
 impl<S> Drain<S> {
+    #[cold]
+    #[inline(never)]
     fn reject<F>(&self, http1: bool) -> ResponseFuture<F> {
         metrics::counter!(REJECTED_REQUESTS_TOTAL).increment(1);
         ResponseFuture::rejected(http1, self.config.clone())
