@@ -360,3 +360,25 @@ fn a_bad_setting_is_one_clear_line_and_exit_78() {
         "names the key and the value: {stderr}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let mut service = Service::start(&[
+        ("APP__LOG__FORMAT", "json".to_owned()),
+        ("APP__SHUTDOWN__ANNOUNCE_DELAY", "0s".to_owned()),
+        ("APP__METRICS__LINGER", "0s".to_owned()),
+        ("APP__METRICS__PUSHGATEWAY", String::new()),
+        ("APP__METRICS__TEXTFILE", String::new()),
+    ]);
+    service.expect_line("listening on ");
+    service.signal("TERM");
+    let (code, output) = service.wait();
+    assert_eq!(code, 0, "{output}");
+    for line in output.lines() {
+        assert!(
+            line.starts_with('{') && line.ends_with('}'),
+            "not a JSON object: {line:?}"
+        );
+    }
+    assert!(output.contains(r#""message":"cleanup 1/1 done"#), "{output}");
+}
