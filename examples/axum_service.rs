@@ -108,6 +108,8 @@ async fn main() -> std::io::Result<()> {
         .layer(DrainLayer::new(shutdown.clone()).retry_after(Duration::from_secs(5)));
 
     let listener = TcpListener::bind(addr()).await?;
+    // Signals are handled from here on, before clients are told where to go.
+    shutdown.listen_for_signals()?;
     println!("listening on {}", listener.local_addr()?);
     print_progress(&shutdown);
 

@@ -46,9 +46,13 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    let shutdown = config.shutdown.builder().build();
+    // Signals start the graceful shutdown from here on, before "listening".
+    shutdown
+        .listen_for_signals()
+        .expect("signal handlers install");
     println!("listening on {}", listener.local_addr().unwrap());
 
-    let shutdown = config.shutdown.builder().build();
     let draining = shutdown.draining();
     let report = shutdown
         .run_until(async move {

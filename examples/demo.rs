@@ -163,6 +163,8 @@ async fn main() -> std::io::Result<()> {
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    // Signals are handled from here on, before clients are told where to go.
+    shutdown.listen_for_signals()?;
     println!("listening on http://{addr}");
     let self_signal = !std::env::args().any(|a| a == "--wait");
     let client = tokio::spawn(client(addr, shutdown.clone(), self_signal));

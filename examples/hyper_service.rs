@@ -87,6 +87,8 @@ async fn main() -> std::io::Result<()> {
         .service(handler);
 
     let listener = TcpListener::bind(addr()).await?;
+    // Signals are handled from here on, before clients are told where to go.
+    shutdown.listen_for_signals()?;
     println!("listening on {}", listener.local_addr()?);
     {
         let shutdown = shutdown.clone();

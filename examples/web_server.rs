@@ -123,6 +123,8 @@ async fn main() -> std::io::Result<()> {
         .layer(DrainLayer::new(shutdown.clone()));
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    // Signals are handled from here on, before clients are told where to go.
+    shutdown.listen_for_signals()?;
     println!("listening on {}", listener.local_addr()?);
     let report = shutdown
         .run_until(winddown_server::serve(listener, router, shutdown.clone()))

@@ -34,3 +34,8 @@ pub use winddown_http as http;
 pub use winddown_prometheus as prometheus;
 #[cfg(feature = "server")]
 pub use winddown_server as server;
+
+/// The README's code, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

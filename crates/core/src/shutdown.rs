@@ -360,8 +360,11 @@ impl Shutdown {
     /// [turned off](ShutdownBuilder::second_signal_exits).
     ///
     /// [`run`](Self::run) and [`run_until`](Self::run_until) call this
-    /// themselves; calling it more than once does nothing more. Must be called
-    /// inside a tokio runtime.
+    /// themselves; calling it more than once does nothing more. Call it
+    /// earlier — before binding a port or logging "listening" — when a signal
+    /// that comes before `run_until` must be handled too (until then a
+    /// signal keeps its default action and ends the process at once). Must
+    /// be called inside a tokio runtime.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

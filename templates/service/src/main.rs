@@ -33,6 +33,12 @@ async fn main() {
     telemetry::init_tracing(&config.log);
     let metrics = PrometheusMetrics::install().expect("the only metrics recorder");
     let shutdown = config.shutdown.builder().build();
+    // SIGTERM and SIGINT start the graceful shutdown from here on, even
+    // before serving begins.
+    if let Err(error) = shutdown.listen_for_signals() {
+        tracing::error!("cannot listen for signals: {error}");
+        std::process::exit(1);
+    }
 
     // Components register their cleanup hooks; the metrics go out last.
     let jobs = worker::start(&shutdown);
