@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need and the toolchain does not ship:
-# Prometheus and the Pushgateway (Debian packages), wrk (load tests), and
+# Prometheus and the Pushgateway (Debian packages) and
 # cargo-generate (template tests). Skips whatever is already there.
 set -euo pipefail
 
