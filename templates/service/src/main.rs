@@ -46,6 +46,9 @@ async fn main() {
         tracing::error!("{error}");
         std::process::exit(winddown::config::EX_CONFIG);
     }
+    // Does announce + drain + one hook timeout per hook fit the deadline
+    // (and the deadline the Kubernetes grace period)? Warns, or refuses
+    // with `budget_check = "error"`. Count your own hooks in.
     if let Err(error) = config.check_budget_for_hooks(1) {
         error.exit();
     }
