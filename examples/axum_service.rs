@@ -15,49 +15,24 @@
 //! announcing, then answered `503` with `Retry-After`; the slow request
 //! finishes with its full body; the hook runs; the report is printed.
 
+mod support;
+
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
+use winddown::Shutdown;
 use winddown::http::{DrainLayer, Liveness, Readiness};
-use winddown::{Shutdown, State};
+
+use crate::support::{addr, env_ms, print_progress};
 
 /// The size of the `/slow` body.
 const SLOW_LEN: usize = 100_000;
 
-fn env_ms(name: &str, default: u64) -> Duration {
-    let ms = std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    Duration::from_millis(ms)
-}
-
-fn addr() -> String {
-    std::env::var("ADDR").unwrap_or_else(|_| {
-        let port = std::env::var("PORT").unwrap_or_else(|_| "0".to_owned());
-        format!("127.0.0.1:{port}")
-    })
-}
-
 /// `SLOW_LEN` bytes of `0123456789`, so a client can check it got them all.
 fn slow_body() -> String {
     "0123456789".repeat(SLOW_LEN / 10)
-}
-
-/// Prints one line as the sequence enters each state.
-fn print_progress(shutdown: &Shutdown) {
-    let shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        for state in [State::Announcing, State::Draining, State::Cleanup] {
-            shutdown.reached(state).await;
-            println!(
-                "state: {state} (requests in flight: {})",
-                shutdown.in_flight_count()
-            );
-        }
-    });
 }
 
 /// An endless server-sent event stream: it holds the drain open until the

@@ -28,10 +28,14 @@
 //!
 //! Progress lines go to stderr; the tool's output and the report go to stdout.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use winddown::{Reason, Shutdown, ShutdownReport};
+
+use crate::support::env_u64;
 
 /// What the process exits with; see the module docs.
 fn exit_code(report: &ShutdownReport) -> i32 {
@@ -70,16 +74,6 @@ async fn write_files(
 
 fn count_files(dir: &Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |entries| entries.count())
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Err(_) => default,
-        Ok(value) => value.parse().unwrap_or_else(|_| {
-            eprintln!("{name}: expected a whole number, got {value:?}");
-            std::process::exit(2);
-        }),
-    }
 }
 
 #[tokio::main]

@@ -9,18 +9,13 @@
 //! The report is printed as a table and, on a line starting with
 //! `report-json: `, as JSON.
 
+mod support;
+
 use std::time::Duration;
 
 use winddown::{BoxError, Phase, Shutdown, hook_fn};
 
-fn ms(var: &str, default: u64) -> Duration {
-    Duration::from_millis(
-        std::env::var(var)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default),
-    )
-}
+use crate::support::env_ms;
 
 #[tokio::main]
 async fn main() {
@@ -29,7 +24,7 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     let shutdown = Shutdown::builder()
-        .timeout(ms("GLOBAL_TIMEOUT_MS", 10_000))
+        .timeout(env_ms("GLOBAL_TIMEOUT_MS", 10_000))
         .hook_timeout(Duration::from_secs(5))
         .build();
 
@@ -37,7 +32,7 @@ async fn main() {
         .register(
             hook_fn("hangs", |_| std::future::pending::<Result<(), BoxError>>())
                 .phase(Phase::STOP_INTAKE)
-                .timeout(ms("HANG_TIMEOUT_MS", 300)),
+                .timeout(env_ms("HANG_TIMEOUT_MS", 300)),
         )
         .unwrap();
     shutdown
@@ -67,7 +62,7 @@ async fn main() {
                 }
             })
             .phase(Phase::CLOSE)
-            .timeout(ms("IGNORE_TIMEOUT_MS", 200)),
+            .timeout(env_ms("IGNORE_TIMEOUT_MS", 200)),
         )
         .unwrap();
     shutdown

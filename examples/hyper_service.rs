@@ -9,6 +9,8 @@
 //! `DRAIN_TIMEOUT_MS` (default 10000), `SLOW_MS` (default 3000); `/`,
 //! `/slow`, `/readyz`, `/healthz`.
 
+mod support;
+
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -18,26 +20,13 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
+use winddown::Shutdown;
 use winddown::http::{Liveness, Readiness, ServiceBuilderExt};
-use winddown::{Shutdown, State};
+
+use crate::support::{addr, env_ms, print_progress};
 
 /// The size of the `/slow` body.
 const SLOW_LEN: usize = 100_000;
-
-fn env_ms(name: &str, default: u64) -> Duration {
-    let ms = std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    Duration::from_millis(ms)
-}
-
-fn addr() -> String {
-    std::env::var("ADDR").unwrap_or_else(|_| {
-        let port = std::env::var("PORT").unwrap_or_else(|_| "0".to_owned());
-        format!("127.0.0.1:{port}")
-    })
-}
 
 async fn handle(
     req: Request<Incoming>,
@@ -90,18 +79,7 @@ async fn main() -> std::io::Result<()> {
     // Signals are handled from here on, before clients are told where to go.
     shutdown.listen_for_signals()?;
     println!("listening on {}", listener.local_addr()?);
-    {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            for state in [State::Announcing, State::Draining, State::Cleanup] {
-                shutdown.reached(state).await;
-                println!(
-                    "state: {state} (requests in flight: {})",
-                    shutdown.in_flight_count()
-                );
-            }
-        });
-    }
+    print_progress(&shutdown);
 
     let report = shutdown
         .run_until(winddown::server::serve(listener, service, shutdown.clone()))

@@ -21,6 +21,8 @@
 //! says `ok`, and nothing holds a lock on it. Progress lines go to stderr;
 //! the acks and the report go to stdout.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +31,8 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::Semaphore;
 use winddown::{Phase, Shutdown, hook_fn};
+
+use crate::support::env_u64;
 
 /// A fixed set of connections lent out one at a time.
 struct Pool {
@@ -194,16 +198,6 @@ async fn write_loop(pool: Arc<Pool>, ids: Arc<AtomicI64>, hold: Duration) {
             Err(error) => eprintln!("write {id} failed: {error}"),
         }
         drop(lease);
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Err(_) => default,
-        Ok(value) => value.parse().unwrap_or_else(|_| {
-            eprintln!("{name}: expected a whole number, got {value:?}");
-            std::process::exit(2);
-        }),
     }
 }
 

@@ -23,6 +23,8 @@
 //!
 //! [`DrainLayer`]: winddown_http::DrainLayer
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -34,6 +36,8 @@ use axum::routing::get;
 use tracing::info;
 use winddown::Shutdown;
 use winddown_http::{DrainLayer, Liveness, Readiness};
+
+use crate::support::env_u64;
 
 /// Stands in for a database client: it serves queries until closed.
 #[derive(Default)]
@@ -71,16 +75,6 @@ async fn slow(State(app): State<App>) -> Result<String, (StatusCode, &'static st
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
     info!("slow request finished (query {n})");
     Ok(format!("slow done after {} ms\n", app.slow.as_millis()))
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Err(_) => default,
-        Ok(value) => value.parse().unwrap_or_else(|_| {
-            eprintln!("{name}: expected a whole number, got {value:?}");
-            std::process::exit(2);
-        }),
-    }
 }
 
 #[tokio::main]

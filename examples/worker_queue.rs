@@ -22,6 +22,8 @@
 //! stderr; the job lines and the report go to stdout. The exit code is 0 when
 //! the queue drained in time, 1 when it did not.
 
+mod support;
+
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -29,6 +31,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use winddown::{CancellationToken, Phase, Shutdown, hook_fn};
+
+use crate::support::env_u64;
 
 /// The queue and the bookkeeping that makes every job accountable.
 #[derive(Default)]
@@ -131,16 +135,6 @@ async fn work(queue: Queue, job_time: Duration, stop: CancellationToken) {
                 return;
             }
         }
-    }
-}
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Err(_) => default,
-        Ok(value) => value.parse().unwrap_or_else(|_| {
-            eprintln!("{name}: expected a whole number, got {value:?}");
-            std::process::exit(2);
-        }),
     }
 }
 
