@@ -213,29 +213,6 @@ async fn worker(
     fates
 }
 
-/// The first word of a log line, without ANSI colour codes.
-fn timestamp(line: &str) -> String {
-    let mut plain = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // ESC [ ... m
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[test]
 fn full_rate_load_through_sigterm_loses_nothing() {
     let child = Child::example(
@@ -247,6 +224,8 @@ fn full_rate_load_through_sigterm_loses_nothing() {
             // The server's own lines (one at the listener's close), not the
             // example's per-request ones.
             ("RUST_LOG", "warn,winddown=info"),
+            // Plain lines: the timestamp is the first word.
+            ("NO_COLOR", "1"),
         ],
     );
     let line = child.expect_line("listening on ", Duration::from_secs(20));
@@ -292,7 +271,8 @@ fn full_rate_load_through_sigterm_loses_nothing() {
         .into_iter()
         .find(|line| line.contains("closing the listener"))
         .expect("the server logs the listener's close");
-    let closing_at = humantime::parse_rfc3339(&timestamp(&closing))
+    let timestamp = closing.split_whitespace().next().unwrap_or_default();
+    let closing_at = humantime::parse_rfc3339(timestamp)
         .unwrap_or_else(|e| panic!("a timestamp at the start of {closing:?}: {e}"));
     let reset_at_close = total
         .fresh_resets
