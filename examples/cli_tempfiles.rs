@@ -57,7 +57,7 @@ async fn write_files(
     for i in 1..=files {
         // Taken before the check: once draining starts, either this write is
         // counted as in flight or it never begins.
-        let writing = shutdown.in_flight();
+        let writing = shutdown.in_flight_guard();
         if shutdown.is_shutting_down() {
             println!("interrupted after {} files", i - 1);
             return Ok((i - 1, bytes));

@@ -1,11 +1,14 @@
 //! Faulty hooks under a real SIGTERM: one hangs, one panics, one fails, one
-//! ignores its cancellation token; the rest still run and the report says
-//! exactly what happened.
+//! is cut at its deadline and says what it left undone, one ignores its
+//! cancellation token; the rest still run and the report says exactly what
+//! happened.
 //!
 //! Run with `cargo run --example faulty_hooks`, then send SIGTERM or press Ctrl+C.
 //!
 //! `GLOBAL_TIMEOUT_MS` (default 10000) sets the global deadline; with a small
 //! one (e.g. 600) the deadline cuts the hooks short and skips the rest.
+//! `BLOCK_MS` (default 0: none) adds a hook that blocks its thread that long
+//! (`std::thread::sleep`), after the one that panics.
 //! The report is printed as a table and, on a line starting with
 //! `report-json: `, as JSON.
 
@@ -44,6 +47,18 @@ async fn main() {
             .phase(Phase::FINISH_WORK),
         )
         .unwrap();
+    let block = env_ms("BLOCK_MS", 0);
+    if !block.is_zero() {
+        shutdown
+            .register(
+                hook_fn("blocks", move |_| async move {
+                    std::thread::sleep(block);
+                    Ok(())
+                })
+                .phase(Phase::FINISH_WORK),
+            )
+            .unwrap();
+    }
     shutdown
         .register(
             hook_fn("fails", |_| async {
@@ -55,8 +70,21 @@ async fn main() {
         .unwrap();
     shutdown
         .register(
+            hook_fn("reacts", |ctx| async move {
+                // Stops when asked and says what it left undone.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(3600)) => Ok(()),
+                    _ = ctx.cancelled() => Err("cut, 12 records not flushed".into()),
+                }
+            })
+            .phase(Phase::FLUSH)
+            .timeout(env_ms("REACT_TIMEOUT_MS", 100)),
+        )
+        .unwrap();
+    shutdown
+        .register(
             hook_fn("ignores-token", |_ctx| async {
-                // Never looks at ctx.token(): it is cut at its next await.
+                // Never looks at ctx.token(): dropped once its grace is over.
                 loop {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }

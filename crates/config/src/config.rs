@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use winddown_core::{KUBERNETES_ANNOUNCE_DELAY, Shutdown, ShutdownBuilder};
+use winddown_core::{Shutdown, ShutdownBuilder, defaults};
 
 use crate::de::{self, show};
 
@@ -124,28 +124,24 @@ pub struct ShutdownConfig {
     pub budget_check: BudgetCheck,
 }
 
+/// The defaults outside Kubernetes, whatever the environment: pure, like the
+/// core's. Loading ([`Config::load`](crate::Config::load)) is the step that
+/// looks at `KUBERNETES_SERVICE_HOST`.
 impl Default for ShutdownConfig {
     fn default() -> Self {
-        let under_kubernetes = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-        ShutdownConfig::defaults(under_kubernetes)
+        ShutdownConfig::defaults(false)
     }
 }
 
 impl ShutdownConfig {
     pub(crate) fn defaults(under_kubernetes: bool) -> Self {
         ShutdownConfig {
-            timeout: Duration::from_secs(30),
-            announce_delay: if under_kubernetes {
-                KUBERNETES_ANNOUNCE_DELAY
-            } else {
-                Duration::ZERO
-            },
-            drain_timeout: Duration::from_secs(15),
-            hook_timeout: Duration::from_secs(5),
-            retry_after: Duration::from_secs(5),
-            exempt_paths: ["/healthz", "/readyz", "/metrics"]
-                .map(String::from)
-                .to_vec(),
+            timeout: defaults::TIMEOUT,
+            announce_delay: defaults::announce_delay_for(under_kubernetes),
+            drain_timeout: defaults::DRAIN_TIMEOUT,
+            hook_timeout: defaults::HOOK_TIMEOUT,
+            retry_after: defaults::RETRY_AFTER,
+            exempt_paths: defaults::EXEMPT_PATHS.map(String::from).to_vec(),
             kubernetes_grace_period: None,
             budget_check: BudgetCheck::Warn,
         }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use config::{Environment, File, FileFormat, Source, Value, ValueKind};
+use winddown_core::defaults;
 
 use crate::raw::Raw;
 use crate::schema::{self, KEYS, SECTIONS};
@@ -118,7 +119,9 @@ impl Config {
             app_env.insert(name, value);
         }
 
-        let announce_default = if under_kubernetes { "5s" } else { "0s" };
+        // The one place the Kubernetes announce default is applied.
+        let announce_default =
+            humantime::format_duration(defaults::announce_delay_for(under_kubernetes)).to_string();
         let mut builder = config::Config::builder()
             .set_default("shutdown.announce_delay", announce_default)
             .map_err(|e| ConfigError::Load(e.to_string()))?;

@@ -16,6 +16,20 @@
 //! - One global deadline bounds it all; the result is a [`ShutdownReport`]
 //!   with an exit code.
 //!
+//! Progress (one line per hook, like `cleanup 1/2 done (1.001s)`, and the
+//! summary) is logged through `tracing` under the `winddown` target; install
+//! a subscriber to see it (`tracing_subscriber::fmt().init()`), or print the
+//! report, which displays as a table. The library never installs one itself.
+//!
+//! Signals are Unix signals; off Unix only Ctrl+C (SIGINT) is listened to,
+//! through `tokio::signal::ctrl_c`.
+//!
+//! Where each concept lives: the handle in `shutdown/`, its settings and
+//! builder in `settings.rs` (defaults in [`defaults`]), the states and the
+//! driver in `sequence/`, the futures in `future.rs`, in-flight counting in
+//! `inflight/`, hooks in `hook/` and their runner in `runner/`, signals in
+//! `signal/`, the report and its log lines in `report/`.
+//!
 //! # Examples
 //!
 //! ```
@@ -39,7 +53,7 @@
 //! .unwrap();
 //!
 //! // A request that is still running when shutdown starts.
-//! let request = shutdown.in_flight();
+//! let request = shutdown.in_flight_guard();
 //! tokio::spawn(async move {
 //!     tokio::time::sleep(Duration::from_secs(1)).await;
 //!     drop(request);
@@ -55,20 +69,22 @@
 //! ```
 
 mod before_done;
+pub mod defaults;
 mod error;
+mod future;
 mod hook;
 mod inflight;
-mod lifecycle;
 mod loom;
 #[cfg(feature = "metrics")]
-pub mod metrics;
+pub mod metric_names;
 mod phase;
 mod reason;
 mod report;
 mod runner;
+mod sequence;
+mod settings;
 mod shutdown;
 mod signal;
-mod state;
 mod wait;
 
 #[cfg(all(test, winddown_loom))]
@@ -77,11 +93,14 @@ mod tests {
 }
 
 pub use error::{BoxError, RegisterError};
+pub use future::{DrainEnded, StateReached};
 pub use hook::{FnHook, HookContext, ShutdownHook, hook_fn};
 pub use inflight::InFlightGuard;
 pub use phase::Phase;
-pub use reason::{Reason, Signal};
+pub use reason::Reason;
 pub use report::{HookOutcome, HookRecord, ShutdownReport};
-pub use shutdown::{KUBERNETES_ANNOUNCE_DELAY, Settings, Shutdown, ShutdownBuilder, StateReached};
-pub use state::State;
+pub use sequence::State;
+pub use settings::{Settings, ShutdownBuilder};
+pub use shutdown::Shutdown;
+pub use signal::Signal;
 pub use tokio_util::sync::CancellationToken;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use metrics_util::debugging::DebuggingRecorder;
 use tokio::time::Instant;
-use winddown_core::metrics::{HOOK_DURATION_SECONDS, SHUTDOWN_DURATION_SECONDS};
+use winddown_core::metric_names::{HOOK_DURATION_SECONDS, SHUTDOWN_DURATION_SECONDS};
 use winddown_core::{RegisterError, Shutdown, State};
 
 fn quiet() -> Shutdown {

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
+use winddown_core::defaults::HOOK_CANCEL_GRACE;
 use winddown_core::{HookOutcome, Phase, Shutdown, hook_fn};
 
 #[derive(Debug, Clone)]
@@ -69,7 +70,7 @@ proptest! {
                 }
                 shutdown.register(hook).unwrap();
             }
-            let guard = shutdown.in_flight();
+            let guard = shutdown.in_flight_guard();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(hold_ms)).await;
                 drop(guard);
@@ -97,25 +98,35 @@ proptest! {
             let started = started.lock().unwrap().clone();
             prop_assert!(expected.starts_with(&started));
 
-            // Each hook: ok when its work fits its budget, timeout at exactly its
-            // deadline otherwise, skipped once the global deadline has passed.
+            // Each hook: ok when its work fits its budget (its token fires at
+            // the end of it); past that a timeout, with its own return kept
+            // when it returns within the cancel grace, dropped at the end of
+            // the grace otherwise; skipped once the global deadline has
+            // passed. The grace never runs past the global deadline.
             let mut elapsed = report.announce + report.drain;
             for h in &report.hooks {
                 let i: usize = h.name[1..].parse().unwrap();
                 let spec = &specs[i];
-                let budget = Duration::from_millis(spec.timeout_ms.unwrap_or(hook_timeout_ms))
-                    .min(deadline.saturating_sub(elapsed));
+                let left = deadline.saturating_sub(elapsed);
+                let own = Duration::from_millis(spec.timeout_ms.unwrap_or(hook_timeout_ms));
+                let cancel = own.min(left.saturating_sub(HOOK_CANCEL_GRACE));
+                let dropped = (cancel + HOOK_CANCEL_GRACE).min(left.max(cancel));
                 let work = Duration::from_millis(spec.work_ms);
                 match &h.outcome {
                     HookOutcome::Skipped => prop_assert!(elapsed >= deadline),
                     HookOutcome::Ok => {
-                        // At work == budget both finish at the same instant: either outcome.
-                        prop_assert!(work <= budget);
+                        // At work == cancel both are due at the same instant: either outcome.
+                        prop_assert!(work <= cancel);
                         prop_assert_eq!(h.duration, work);
                     }
-                    HookOutcome::Timeout => {
-                        prop_assert!(work >= budget);
-                        prop_assert_eq!(h.duration, budget);
+                    HookOutcome::Timeout(Some(message)) => {
+                        prop_assert!(work >= cancel && work <= dropped);
+                        prop_assert_eq!(message, "returned ok after its deadline");
+                        prop_assert_eq!(h.duration, work);
+                    }
+                    HookOutcome::Timeout(None) => {
+                        prop_assert!(work >= dropped);
+                        prop_assert_eq!(h.duration, dropped);
                     }
                     other => prop_assert!(false, "unexpected outcome {other:?}"),
                 }

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
+use winddown_core::defaults::HOOK_CANCEL_GRACE;
 use winddown_core::{
     BoxError, HookContext, HookOutcome, Phase, Reason, RegisterError, Shutdown, ShutdownHook,
     State, hook_fn,
@@ -158,10 +159,17 @@ async fn per_hook_timeout_cancels_the_hook_and_the_rest_still_run() {
     shutdown.on_cleanup("after", |_| async { Ok(()) }).unwrap();
     shutdown.trigger();
     let report = shutdown.run().await;
-    assert_eq!(report.hooks[0].outcome, HookOutcome::Timeout);
-    assert_eq!(report.hooks[0].duration, Duration::from_millis(750));
-    assert_eq!(report.hooks[1].outcome, HookOutcome::Timeout);
-    assert_eq!(report.hooks[1].duration, Duration::from_secs(2));
+    // Both ignore their cancellation: dropped at the end of the grace.
+    assert_eq!(report.hooks[0].outcome, HookOutcome::Timeout(None));
+    assert_eq!(
+        report.hooks[0].duration,
+        Duration::from_millis(750) + HOOK_CANCEL_GRACE
+    );
+    assert_eq!(report.hooks[1].outcome, HookOutcome::Timeout(None));
+    assert_eq!(
+        report.hooks[1].duration,
+        Duration::from_secs(2) + HOOK_CANCEL_GRACE
+    );
     assert_eq!(report.hooks[2].outcome, HookOutcome::Ok);
     assert!(!report.deadline_exceeded);
     assert_eq!(report.exit_code(), 1);
@@ -177,7 +185,7 @@ async fn the_global_deadline_bounds_everything() {
         .drain_timeout(Duration::from_secs(3))
         .hook_timeout(Duration::from_secs(4))
         .build();
-    let _stuck = shutdown.in_flight();
+    let _stuck = shutdown.in_flight_guard();
     for name in ["a", "b", "c"] {
         shutdown
             .on_cleanup(name, |_| async {
@@ -359,8 +367,9 @@ async fn wait_returns_false_at_the_deadline() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn wait_for_is_event_driven() {
+async fn with_deadline_is_event_driven() {
     let shutdown = quiet().timeout(Duration::from_secs(3)).build();
+    shutdown.trigger();
     let notify = Arc::new(tokio::sync::Notify::new());
     let n = notify.clone();
     tokio::spawn(async move {
@@ -368,11 +377,17 @@ async fn wait_for_is_event_driven() {
         n.notify_one();
     });
     let start = Instant::now();
-    assert_eq!(shutdown.wait_for(notify.notified()).await, Some(()));
+    assert_eq!(shutdown.with_deadline(notify.notified()).await, Some(()));
     assert_eq!(start.elapsed(), Duration::from_millis(1234));
-    let start = Instant::now();
-    assert_eq!(shutdown.wait_for(std::future::pending::<()>()).await, None);
-    assert_eq!(start.elapsed(), Duration::from_secs(3));
+    assert_eq!(
+        shutdown.with_deadline(std::future::pending::<()>()).await,
+        None
+    );
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(3),
+        "the trigger's + 3 s"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -439,7 +454,7 @@ async fn a_hook_that_blocks_its_thread_is_abandoned_shortly_after_its_deadline()
     shutdown.on_cleanup("after", |_| async { Ok(()) }).unwrap();
     shutdown.trigger();
     let report = shutdown.run().await;
-    assert_eq!(report.hooks[0].outcome, HookOutcome::Timeout);
+    assert_eq!(report.hooks[0].outcome, HookOutcome::Timeout(None));
     assert!(
         report.hooks[0].duration < Duration::from_millis(400),
         "{report}"
@@ -453,7 +468,7 @@ async fn states_follow_the_sequence_with_their_durations() {
         .announce_delay(Duration::from_secs(2))
         .drain_timeout(Duration::from_secs(5))
         .build();
-    let guard = shutdown.in_flight();
+    let guard = shutdown.in_flight_guard();
     shutdown
         .on_cleanup("db", |_| async {
             tokio::time::sleep(Duration::from_millis(1001)).await;
@@ -514,8 +529,8 @@ async fn drain_waits_for_tracked_tasks_and_counts_what_it_abandons() {
     let shutdown = quiet().drain_timeout(Duration::from_secs(4)).build();
     shutdown.spawn(async { tokio::time::sleep(Duration::from_secs(1)).await });
     shutdown.spawn(async { tokio::time::sleep(Duration::from_secs(100)).await });
-    let _a = shutdown.in_flight();
-    let _b = shutdown.in_flight();
+    let _a = shutdown.in_flight_guard();
+    let _b = shutdown.in_flight_guard();
     shutdown.trigger();
     let report = shutdown.run().await;
     assert!(!report.drained);
@@ -580,7 +595,7 @@ async fn exit_codes() {
     assert_eq!(fatal.run().await.exit_code(), 3);
 
     let late = quiet().timeout(Duration::from_secs(1)).build();
-    let _stuck = late.in_flight();
+    let _stuck = late.in_flight_guard();
     late.trigger();
     let report = late.run().await;
     assert!(report.deadline_exceeded);

@@ -276,7 +276,7 @@ async fn exempt_paths_are_served_in_every_state_and_never_counted() {
     shutdown.trigger();
     check(State::Announcing).await;
     // Other work in flight keeps the sequence draining until released.
-    let other_work = shutdown.in_flight();
+    let other_work = shutdown.in_flight_guard();
     let run = tokio::spawn({
         let s = shutdown.clone();
         async move { s.run().await }

@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tower::{ServiceExt, service_fn};
 use winddown_core::Shutdown;
-use winddown_core::metrics::{INFLIGHT_REQUESTS, REJECTED_REQUESTS_TOTAL};
+use winddown_core::metric_names::{INFLIGHT_REQUESTS, REJECTED_REQUESTS_TOTAL};
 use winddown_http::Drain;
 
 /// Running totals: the debugging recorder resets values on each snapshot.

@@ -4,7 +4,7 @@
 //!
 //! - [`PrometheusMetrics::install`] installs a `metrics-exporter-prometheus`
 //!   recorder with histogram buckets that fit shutdown steps
-//!   ([`DURATION_BUCKETS`](winddown_core::metrics::DURATION_BUCKETS)) and
+//!   ([`DURATION_BUCKETS`](winddown_core::metric_names::DURATION_BUCKETS)) and
 //!   describes every `winddown_*` metric.
 //! - [`PrometheusMetrics::service`] is a tower service rendering the text
 //!   format: mount it with axum's `route_service("/metrics", ..)` or call it

@@ -7,7 +7,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use winddown_core::metrics::{
+use winddown_core::metric_names::{
     ANNOUNCE_DURATION_SECONDS, DRAIN_DURATION_SECONDS, DURATION_BUCKETS, HOOK_DURATION_SECONDS,
     SHUTDOWN_DURATION_SECONDS, describe,
 };

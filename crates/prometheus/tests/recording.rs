@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use metrics::Unit;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use winddown_core::metrics::{
+use winddown_core::metric_names::{
     ABANDONED_REQUESTS_TOTAL, ANNOUNCE_DURATION_SECONDS, DRAIN_DURATION_SECONDS,
     HOOK_DURATION_SECONDS, SHUTDOWN_DURATION_SECONDS, STATE, describe,
 };
@@ -93,7 +93,7 @@ fn a_shutdown_records_every_step_with_its_labels() {
             .on_cleanup("broken", |_| async { Err("connection reset".into()) })
             .unwrap();
         // One request outlives the drain timeout and is abandoned.
-        let request = shutdown.in_flight();
+        let request = shutdown.in_flight_guard();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(5)).await;
             drop(request);
@@ -211,8 +211,8 @@ fn every_metric_is_described_with_its_unit() {
             metrics::histogram!(name).record(0.0);
         }
         metrics::counter!(ABANDONED_REQUESTS_TOTAL).increment(0);
-        metrics::counter!(winddown_core::metrics::REJECTED_REQUESTS_TOTAL).increment(0);
-        metrics::gauge!(winddown_core::metrics::INFLIGHT_REQUESTS).set(0.0);
+        metrics::counter!(winddown_core::metric_names::REJECTED_REQUESTS_TOTAL).increment(0);
+        metrics::gauge!(winddown_core::metric_names::INFLIGHT_REQUESTS).set(0.0);
         metrics::gauge!(STATE).set(0.0);
     });
     let described: BTreeMap<String, (Option<Unit>, bool)> = snapshotter

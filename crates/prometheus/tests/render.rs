@@ -93,7 +93,7 @@ fn the_text_has_help_type_buckets_sum_and_count() {
         .filter(|l| l.starts_with(r#"winddown_hook_duration_seconds_bucket{hook="db""#))
         .map(|l| l.split("le=\"").nth(1).unwrap().split('"').next().unwrap())
         .collect();
-    let mut expected: Vec<String> = winddown_core::metrics::DURATION_BUCKETS
+    let mut expected: Vec<String> = winddown_core::metric_names::DURATION_BUCKETS
         .iter()
         .map(|b| b.to_string())
         .collect();

@@ -133,7 +133,7 @@ async fn after_announcing_new_requests_get_503_and_exempt_paths_200() {
         let sd = shutdown(Duration::from_millis(100), Duration::from_secs(5));
         let (addr, run) = start(stack, &sd).await;
         // Other work in flight keeps the service draining while we look.
-        let other_work = sd.in_flight();
+        let other_work = sd.in_flight_guard();
         sd.trigger();
         sd.draining().await;
 
@@ -322,7 +322,7 @@ async fn exempt_paths_cannot_be_bypassed_over_the_wire() {
     each(stacks_over(Proto::Http1), |stack, _| async move {
         let sd = shutdown(Duration::ZERO, Duration::from_secs(5));
         let (addr, run) = start(stack, &sd).await;
-        let other_work = sd.in_flight();
+        let other_work = sd.in_flight_guard();
         sd.trigger();
         sd.draining().await;
         for &(path, exempt) in cases {
@@ -469,7 +469,7 @@ async fn the_listener_can_close_when_draining_starts() {
     let server = Server::new(sd.clone()).stop_accepting_at(State::Draining);
     let (addr, run) = start_with(Stack::Axum, &sd, server).await;
     let mut h2 = Client::connect(Proto::Http2, addr).await;
-    let other_work = sd.in_flight();
+    let other_work = sd.in_flight_guard();
     sd.trigger();
     sd.draining().await;
     // The accept loop may need a moment to see the state.

@@ -129,7 +129,7 @@ impl ShutdownHook for WorkerHook {
         self.stop_intake.notify_one();
         let queued = self.pending.lock().await.len();
         tracing::info!(queued, "worker: intake stopped, finishing queued jobs");
-        match ctx.wait_for(self.task).await {
+        match ctx.with_deadline(self.task).await {
             Some(Ok(processed)) => {
                 tracing::info!(processed, "worker: all jobs done");
                 Ok(())

@@ -5,7 +5,8 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 use crate::State;
-use crate::lifecycle::{Counter, Lifecycle};
+use crate::inflight::Counter;
+use crate::sequence::StateCell as Lifecycle;
 
 #[test]
 fn exactly_one_trigger_wins_and_state_never_goes_back() {

@@ -5,8 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio_util::sync::WaitForCancellationFutureOwned;
-use winddown_core::Shutdown;
+use winddown_core::{DrainEnded, Shutdown};
 
 /// Resolves when [`Shutdown::drain_ended`] fires.
 ///
@@ -17,17 +16,14 @@ use winddown_core::Shutdown;
 /// future or body `!Unpin`.
 #[derive(Default)]
 pub(crate) struct Cut {
-    armed: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    armed: Option<DrainEnded>,
 }
 
 impl Cut {
     /// Registers `cx` to be woken when the drain of `shutdown` ends; ready
     /// once it has. Always called with the same `shutdown`.
     pub(crate) fn poll_ended(&mut self, shutdown: &Shutdown, cx: &mut Context<'_>) -> Poll<()> {
-        self.armed
-            .get_or_insert_with(|| Box::pin(shutdown.drain_ended()))
-            .as_mut()
-            .poll(cx)
+        Pin::new(self.armed.get_or_insert_with(|| shutdown.drain_ended())).poll(cx)
     }
 }
 

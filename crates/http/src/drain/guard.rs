@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use metrics::{Gauge, Key, Level, Metadata};
-use winddown_core::metrics::INFLIGHT_REQUESTS;
+use winddown_core::metric_names::INFLIGHT_REQUESTS;
 use winddown_core::{InFlightGuard, Shutdown};
 
 use super::layer::Config;

@@ -90,7 +90,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response, Version};
 use tower::Service;
-use winddown_core::metrics::REJECTED_REQUESTS_TOTAL;
+use winddown_core::metric_names::REJECTED_REQUESTS_TOTAL;
 use winddown_core::{Shutdown, State};
 
 pub use body::{DrainBody, DrainEnded};

@@ -1,4 +1,11 @@
 //! The result of a shutdown: what ran, how long each step took, what failed.
+//!
+//! The report itself lives here; the log lines it is written as live in
+//! `log.rs`.
+
+mod log;
+
+pub(crate) use log::{escaped, log_report};
 
 use std::fmt;
 use std::time::Duration;
@@ -19,17 +26,25 @@ fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// use winddown_core::HookOutcome;
 ///
 /// assert_eq!(HookOutcome::Ok.as_str(), "ok");
-/// assert!(!HookOutcome::Timeout.is_ok());
+/// assert!(!HookOutcome::Timeout(None).is_ok());
+/// let cut = HookOutcome::Timeout(Some("12 records not flushed".into()));
+/// assert_eq!(cut.to_string(), "timeout: 12 records not flushed");
+/// assert_eq!(cut.message(), Some("12 records not flushed"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", content = "message", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum HookOutcome {
     /// It returned `Ok(())` in time.
     Ok,
     /// It returned an error; the text is the error's `Display`.
     Error(String),
-    /// It was still running at its deadline and was cancelled.
-    Timeout,
+    /// It was still running at its deadline: its cancellation token fired
+    /// and, if it returned within the
+    /// [cancel grace](crate::defaults::HOOK_CANCEL_GRACE), the text is what
+    /// it returned (its error, `panicked: …`, or `returned ok after its
+    /// deadline`); `None` if it ignored the cancellation and was dropped.
+    Timeout(Option<String>),
     /// It panicked; the text is the panic message.
     Panic(String),
     /// It never started because the global deadline had already passed.
@@ -43,22 +58,45 @@ impl HookOutcome {
         match self {
             HookOutcome::Ok => "ok",
             HookOutcome::Error(_) => "error",
-            HookOutcome::Timeout => "timeout",
+            HookOutcome::Timeout(_) => "timeout",
             HookOutcome::Panic(_) => "panic",
             HookOutcome::Skipped => "skipped",
         }
     }
 
     /// Whether the hook succeeded.
+    ///
+    /// ```
+    /// assert!(winddown_core::HookOutcome::Ok.is_ok());
+    /// ```
     pub fn is_ok(&self) -> bool {
         matches!(self, HookOutcome::Ok)
+    }
+
+    /// The text that goes with the outcome, if any: the error, the panic
+    /// message, or what a timed-out hook returned after its cancellation.
+    ///
+    /// ```
+    /// use winddown_core::HookOutcome;
+    /// assert_eq!(HookOutcome::Error("refused".into()).message(), Some("refused"));
+    /// assert_eq!(HookOutcome::Timeout(None).message(), None);
+    /// ```
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            HookOutcome::Error(m) | HookOutcome::Panic(m) | HookOutcome::Timeout(Some(m)) => {
+                Some(m)
+            }
+            _ => None,
+        }
     }
 }
 
 impl fmt::Display for HookOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HookOutcome::Error(m) | HookOutcome::Panic(m) => write!(f, "{}: {m}", self.as_str()),
+            HookOutcome::Error(m) | HookOutcome::Panic(m) | HookOutcome::Timeout(Some(m)) => {
+                write!(f, "{}: {}", self.as_str(), escaped(m))
+            }
             _ => f.write_str(self.as_str()),
         }
     }
@@ -105,6 +143,7 @@ pub struct HookRecord {
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// Why shutdown started.
     pub reason: Reason,
@@ -129,27 +168,66 @@ pub struct ShutdownReport {
     pub deadline_exceeded: bool,
     /// One record per hook, in the order they ran.
     pub hooks: Vec<HookRecord>,
+    /// The service's own failure after shutdown had started: the error it
+    /// returned, or its panic, while announcing, draining, cleaning up or in
+    /// the final grace of [`run_until`](crate::Shutdown::run_until). A failure
+    /// before the trigger is the [`reason`](Self::reason) instead.
+    pub service_error: Option<String>,
     #[serde(skip)]
     pub(crate) failure_exit_code: i32,
 }
 
 impl ShutdownReport {
     /// The hooks that did not end [`HookOutcome::Ok`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// shutdown.on_cleanup("db", |_| async { Err("reset".into()) }).unwrap();
+    /// shutdown.trigger();
+    /// let report = shutdown.run().await;
+    /// assert_eq!(report.failed_hooks().next().unwrap().name, "db");
+    /// # }
+    /// ```
     pub fn failed_hooks(&self) -> impl Iterator<Item = &HookRecord> {
         self.hooks.iter().filter(|h| !h.outcome.is_ok())
     }
 
     /// Whether everything went cleanly: no hook failed, the deadline was not
-    /// hit, and shutdown was not caused by a fatal error. Abandoned in-flight
-    /// work (for example endless event streams cut at the drain timeout) does
-    /// not by itself make a shutdown unclean.
+    /// hit, shutdown was not caused by a fatal error and the service did not
+    /// fail while shutting down. Abandoned in-flight work (for example
+    /// endless event streams cut at the drain timeout) does not by itself
+    /// make a shutdown unclean.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// shutdown.trigger();
+    /// assert!(shutdown.run().await.is_clean());
+    /// # }
+    /// ```
     pub fn is_clean(&self) -> bool {
-        self.failed_hooks().next().is_none() && !self.deadline_exceeded && !self.reason.is_failure()
+        self.failed_hooks().next().is_none()
+            && !self.deadline_exceeded
+            && !self.reason.is_failure()
+            && self.service_error.is_none()
     }
 
     /// `0` when [clean](Self::is_clean), otherwise the configured failure code
     /// ([`ShutdownBuilder::failure_exit_code`](crate::ShutdownBuilder::failure_exit_code),
     /// 1 by default).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().failure_exit_code(70).build();
+    /// shutdown.on_cleanup("db", |_| async { Err("reset".into()) }).unwrap();
+    /// shutdown.trigger();
+    /// assert_eq!(shutdown.run().await.exit_code(), 70);
+    /// # }
+    /// ```
     pub fn exit_code(&self) -> i32 {
         if self.is_clean() {
             0
@@ -165,7 +243,7 @@ impl fmt::Display for ShutdownReport {
             f,
             "shutdown report: {} ({}), total {:.3}s, exit code {}",
             if self.is_clean() { "clean" } else { "FAILED" },
-            self.reason,
+            escaped(&self.reason.to_string()),
             self.total.as_secs_f64(),
             self.exit_code()
         )?;
@@ -189,11 +267,18 @@ impl fmt::Display for ShutdownReport {
         if self.deadline_exceeded {
             writeln!(f, "  global deadline exceeded")?;
         }
+        if let Some(error) = &self.service_error {
+            writeln!(
+                f,
+                "  service failed while shutting down: {}",
+                escaped(error)
+            )?;
+        }
         if !self.hooks.is_empty() {
             let width = self
                 .hooks
                 .iter()
-                .map(|h| h.name.len())
+                .map(|h| escaped(&h.name).to_string().chars().count())
                 .max()
                 .unwrap_or(4)
                 .max(4);
@@ -208,7 +293,7 @@ impl fmt::Display for ShutdownReport {
                     "  {:>3}  {:<12} {:<width$}  {:>7.3}s  {}",
                     i + 1,
                     h.phase.to_string(),
-                    h.name,
+                    escaped(&h.name).to_string(),
                     h.duration.as_secs_f64(),
                     h.outcome
                 )?;

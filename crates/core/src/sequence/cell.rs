@@ -1,26 +1,26 @@
-//! The lock-free core of the state machine: one atomic state that only moves
-//! forward, and the in-flight counter.
+//! The lock-free cell of the state machine: one atomic state that only moves
+//! forward.
 
 use std::sync::atomic::Ordering;
 
 use crate::State;
-use crate::loom::{AtomicU8, AtomicUsize};
+use crate::loom::AtomicU8;
 
 /// The current state as one atomic byte. It only moves forward.
 ///
-/// Every operation here and on [`Counter`] is `SeqCst`: the HTTP layer counts
+/// Every operation here and on the in-flight `Counter` is `SeqCst`: the HTTP layer counts
 /// a request and then reads the state, while the drain publishes the state and
 /// then reads the count. Only a single total order guarantees that one of the
 /// two sees the other (a request is either refused or waited for). On x86 a
 /// `SeqCst` load is a plain load, so `is_shutting_down` costs nothing more.
 #[derive(Debug)]
-pub(crate) struct Lifecycle {
+pub(crate) struct StateCell {
     state: AtomicU8,
 }
 
-impl Lifecycle {
+impl StateCell {
     pub(crate) fn new() -> Self {
-        Lifecycle {
+        StateCell {
             state: AtomicU8::new(State::Running.as_u8()),
         }
     }
@@ -63,45 +63,5 @@ impl Lifecycle {
                 Err(actual) => current = actual,
             }
         }
-    }
-}
-
-/// Set in the count word once someone waits for the count to reach zero.
-const WAITING: usize = 1 << (usize::BITS - 1);
-
-/// How many units of work are in flight, and whether anyone waits for zero.
-///
-/// The waiting mark lives in the same word as the count, so that an exit and
-/// [`mark_waiting`](Self::mark_waiting) are ordered by that word alone: either
-/// the mark comes first and the exit that reaches zero sees it (and wakes the
-/// waiter), or the exit comes first and the mark sees zero. Until someone
-/// waits, an exit is one atomic operation and wakes no one.
-#[derive(Debug, Default)]
-pub(crate) struct Counter {
-    count: AtomicUsize,
-}
-
-impl Counter {
-    #[inline]
-    pub(crate) fn get(&self) -> usize {
-        self.count.load(Ordering::SeqCst) & !WAITING
-    }
-
-    #[inline]
-    pub(crate) fn enter(&self) {
-        self.count.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// Returns `true` for the exit that brought the count to zero after a
-    /// waiter was marked: that exit must wake the waiter.
-    #[inline]
-    pub(crate) fn exit(&self) -> bool {
-        self.count.fetch_sub(1, Ordering::SeqCst) == WAITING | 1
-    }
-
-    /// Marks that someone waits for zero; returns the count at that moment.
-    #[inline]
-    pub(crate) fn mark_waiting(&self) -> usize {
-        self.count.fetch_or(WAITING, Ordering::SeqCst) & !WAITING
     }
 }

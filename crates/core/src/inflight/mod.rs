@@ -1,51 +1,17 @@
 //! Counting in-flight work: the guard taken when a unit of work starts.
+//!
+//! The guard is the public face; the lock-free count word and the wait for
+//! zero live in `counter.rs`.
+
+mod counter;
+
+#[cfg(all(test, winddown_loom))]
+pub(crate) use counter::Counter;
+pub(crate) use counter::InFlight;
 
 use std::fmt;
 
-use tokio::sync::Notify;
-
 use crate::Shutdown;
-use crate::lifecycle::Counter;
-
-/// The in-flight counter shared by every guard of one [`Shutdown`](crate::Shutdown).
-#[derive(Default)]
-pub(crate) struct InFlight {
-    count: Counter,
-    idle: Notify,
-}
-
-impl InFlight {
-    pub(crate) fn count(&self) -> usize {
-        self.count.get()
-    }
-
-    #[inline]
-    pub(crate) fn enter(&self) {
-        self.count.enter();
-    }
-
-    #[inline]
-    pub(crate) fn exit(&self) {
-        if self.count.exit() {
-            self.idle.notify_waiters();
-        }
-    }
-
-    /// Resolves once the count is zero. Cancel safe.
-    pub(crate) async fn wait_idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // Registered before the mark: the exit that sees the mark and
-            // reaches zero wakes this waiter.
-            if self.count.mark_waiting() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
 
 /// A unit of in-flight work: counted from creation until drop.
 ///
@@ -67,7 +33,7 @@ impl InFlight {
 /// use winddown_core::Shutdown;
 ///
 /// let shutdown = Shutdown::builder().no_signals().build();
-/// let guard = shutdown.in_flight();
+/// let guard = shutdown.in_flight_guard();
 /// assert_eq!(shutdown.in_flight_count(), 1);
 /// drop(guard);
 /// assert_eq!(shutdown.in_flight_count(), 0);
@@ -112,12 +78,25 @@ impl<O: AsRef<Shutdown>> InFlightGuard<O> {
     }
 
     /// The owner this guard keeps.
+    ///
+    /// ```
+    /// use winddown_core::{InFlightGuard, Shutdown};
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let guard = InFlightGuard::new(shutdown.clone());
+    /// assert_eq!(guard.owner().in_flight_count(), 1);
+    /// ```
     #[inline]
     pub fn owner(&self) -> &O {
         &self.owner
     }
 
     /// The shutdown handle this work is counted in.
+    ///
+    /// ```
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let guard = shutdown.in_flight_guard();
+    /// assert!(!guard.shutdown().is_shutting_down());
+    /// ```
     #[inline]
     pub fn shutdown(&self) -> &Shutdown {
         self.owner.as_ref()

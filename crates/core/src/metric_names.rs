@@ -1,5 +1,8 @@
 //! Metric names and recording through the `metrics` facade.
 //!
+//! Named `metric_names`, not `metrics`, so that `use winddown::*` never
+//! shadows the `metrics` crate itself.
+//!
 //! Every metric winddown records is named here, so exporters and dashboards
 //! have one place to look. Call [`describe`] once after installing a
 //! recorder to give each metric its help text and unit.
@@ -8,7 +11,7 @@
 //!
 //! ```
 //! use metrics_util::debugging::DebuggingRecorder;
-//! use winddown_core::metrics::{HOOK_DURATION_SECONDS, describe};
+//! use winddown_core::metric_names::{HOOK_DURATION_SECONDS, describe};
 //!
 //! let recorder = DebuggingRecorder::new();
 //! let snapshotter = recorder.snapshotter();
@@ -53,6 +56,10 @@ pub const DURATION_BUCKETS: &[f64] = &[
 
 /// Describes every winddown metric (help text and unit) to the installed
 /// recorder. Idempotent.
+///
+/// ```
+/// winddown_core::metric_names::describe(); // no recorder: does nothing
+/// ```
 pub fn describe() {
     describe_histogram!(
         HOOK_DURATION_SECONDS,

@@ -1,0 +1,68 @@
+//! In-flight work: guards the drain waits for, and tracked tasks.
+
+use std::future::Future;
+
+use tokio::task::JoinHandle;
+
+use crate::{InFlightGuard, Shutdown};
+
+impl Shutdown {
+    /// Takes an in-flight guard: draining waits until it is dropped.
+    ///
+    /// ```
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let guard = shutdown.in_flight_guard();
+    /// assert_eq!(shutdown.in_flight_count(), 1);
+    /// drop(guard);
+    /// ```
+    pub fn in_flight_guard(&self) -> InFlightGuard {
+        InFlightGuard::new(self.clone())
+    }
+
+    /// How many in-flight guards are alive.
+    ///
+    /// ```
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// assert_eq!(shutdown.in_flight_count(), 0);
+    /// ```
+    pub fn in_flight_count(&self) -> usize {
+        self.inner.in_flight.count()
+    }
+
+    /// Spawns a tracked task: draining waits for it to finish.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// shutdown.spawn(async { tokio::time::sleep(Duration::from_secs(2)).await });
+    /// shutdown.trigger();
+    /// let report = shutdown.run().await;
+    /// assert!(report.drained);
+    /// assert_eq!(report.drain, Duration::from_secs(2));
+    /// # }
+    /// ```
+    pub fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.tracker.spawn(task)
+    }
+
+    /// How many tracked tasks are still running.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let task = shutdown.spawn(std::future::pending::<()>());
+    /// assert_eq!(shutdown.tracked_task_count(), 1);
+    /// task.abort();
+    /// # }
+    /// ```
+    pub fn tracked_task_count(&self) -> usize {
+        self.inner.tracker.len()
+    }
+}
