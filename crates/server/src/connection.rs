@@ -1,13 +1,13 @@
-//! One accepted connection: served until done, then closed without losing
-//! a request the client has already sent.
+//! One accepted connection: served until it closes, is closed by a bound
+//! (no first request in time, idle too long, evicted to make room), or the
+//! shutdown is done; then closed without losing a request the client has
+//! already sent.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response, Version};
+use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -18,6 +18,10 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tower::Service;
 use tracing::debug;
 use winddown_core::{BoxError, StateReached};
+
+use crate::activity::{Activity, Tracked, TrackedIo};
+use crate::limits::Limits;
+use crate::registry::Entry;
 
 /// How a connection is closed once the shutdown is done.
 #[derive(Debug, Clone, Copy)]
@@ -30,23 +34,35 @@ pub(crate) struct ClosePolicy {
     pub(crate) timeout: Duration,
 }
 
-/// Serves one connection until the client closes it, or until `done` and
-/// then the close policy:
+/// An accepted connection with what it needs to be served.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) stream: TcpStream,
+    pub(crate) peer: SocketAddr,
+    pub(crate) activity: Arc<Activity>,
+    pub(crate) entry: Entry,
+}
+
+/// Serves one connection until the client closes it, or:
 ///
-/// - HTTP/2: GOAWAY at once (`graceful_shutdown`); the client retries
-///   anything above the last stream id elsewhere, so nothing is lost.
-/// - HTTP/1, or nothing received yet: every response now carries
-///   `Connection: close`, after which hyper closes the connection. Wait up
-///   to the grace for that (a request may already be on its way), then
-///   close it if idle or once its current response is written.
-/// - Everything is dropped at the close timeout.
+/// - before done, when it has no request in progress for too long (see
+///   [`Limits`]) or is evicted: graceful close (HTTP/1: closed at once when
+///   idle; HTTP/2: GOAWAY);
+/// - at `done`, the close policy:
+///   - HTTP/2: GOAWAY at once (`graceful_shutdown`); the client retries
+///     anything above the last stream id elsewhere, so nothing is lost.
+///   - HTTP/1, or nothing received yet: every response now carries
+///     `Connection: close`, after which hyper closes the connection. Wait
+///     up to the grace for that (a request may already be on its way), then
+///     close it if idle or once its current response is written.
+///   - Everything is dropped at the close timeout.
 pub(crate) async fn serve_connection<S, B>(
     builder: Arc<Builder<TokioExecutor>>,
-    stream: TcpStream,
-    peer: SocketAddr,
+    accepted: Accepted,
     service: S,
     done: StateReached,
     policy: ClosePolicy,
+    limits: Limits,
 ) where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -55,30 +71,53 @@ pub(crate) async fn serve_connection<S, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let http2 = Arc::new(AtomicBool::new(false));
-    let service = TowerToHyperService::new(Tagged {
-        inner: service,
-        http2: http2.clone(),
-    });
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let Accepted {
+        stream,
+        peer,
+        activity,
+        entry: _entry,
+    } = accepted;
+    let service = TowerToHyperService::new(Tracked::new(service, activity.clone()));
+    let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
+    let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
+    tokio::pin!(done);
 
-    tokio::select! {
-        result = connection.as_mut() => {
-            finished(peer, result);
-            return;
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            biased;
+            result = connection.as_mut() => {
+                finished(peer, result);
+                return;
+            }
+            () = &mut done => break,
+            reason = activity.close_requested(limits.header_read_timeout, limits.idle_timeout),
+                if !closing =>
+            {
+                debug!(target: "winddown", %peer, %reason, "closing the connection");
+                // Idle: HTTP/1 closes at once, HTTP/2 sends GOAWAY, a
+                // connection still sending its preface or first head is
+                // closed. A request that got in meanwhile is still answered.
+                connection.as_mut().graceful_shutdown();
+                closing = true;
+            }
         }
-        () = done => {}
     }
-    let deadline = Instant::now() + policy.timeout;
-    if !http2.load(Ordering::Acquire)
+
+    let deadline = Instant::now().checked_add(policy.timeout);
+    if !activity.is_http2()
         && let Ok(result) = timeout(policy.grace, connection.as_mut()).await
     {
         finished(peer, result);
         return;
     }
     connection.as_mut().graceful_shutdown();
-    match timeout_at(deadline, connection).await {
+    let result = match deadline {
+        Some(deadline) => timeout_at(deadline, connection).await,
+        None => Ok(connection.await),
+    };
+    match result {
         Ok(result) => finished(peer, result),
         Err(_) => debug!(target: "winddown", %peer, "connection dropped at the close timeout"),
     }
@@ -88,33 +127,5 @@ fn finished(peer: SocketAddr, result: Result<(), BoxError>) {
     match result {
         Ok(()) => debug!(target: "winddown", %peer, "connection closed"),
         Err(error) => debug!(target: "winddown", %peer, %error, "connection ended with an error"),
-    }
-}
-
-/// Passes requests through, noting whether the connection speaks HTTP/2.
-#[derive(Debug, Clone)]
-pub(crate) struct Tagged<S> {
-    inner: S,
-    http2: Arc<AtomicBool>,
-}
-
-impl<S, R> Service<Request<R>> for Tagged<S>
-where
-    S: Service<Request<R>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<R>) -> Self::Future {
-        if req.version() >= Version::HTTP_2 {
-            self.http2.store(true, Ordering::Release);
-        }
-        self.inner.call(req)
     }
 }

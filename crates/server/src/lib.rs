@@ -46,7 +46,10 @@
 //! # }
 //! ```
 
+mod activity;
 mod connection;
+mod limits;
+mod registry;
 mod server;
 
 use std::io;
