@@ -3,11 +3,13 @@
 //! whether the server asked it to close to make room.
 //!
 //! A request is in progress from the call of the service until its response
-//! body has been fully sent or dropped; a connection with none is idle,
-//! whether it waits for its first bytes, is reading a request head, or
-//! keeps alive between requests. Idle connections are the ones closed by
-//! the timeouts and, under pressure, to make room: closing one never cuts a
-//! response.
+//! body has been fully sent or dropped; a connection with none, to which
+//! the server is not writing either, is idle, whether it waits for its
+//! first bytes, is reading a request head, or keeps alive between requests.
+//! (The writes count because hyper may take a whole body at once and write
+//! it out after the request has ended.) Idle connections are the ones
+//! closed by the timeouts and, under pressure, to make room: closing one
+//! never cuts a response that is making progress.
 
 use std::fmt;
 use std::pin::Pin;
@@ -46,12 +48,22 @@ impl fmt::Display for CloseReason {
     }
 }
 
+impl Inner {
+    /// Since when nothing has happened: no request, no write.
+    fn quiet_since(&self) -> Instant {
+        self.idle_since.max(self.last_write)
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     /// Requests in progress.
     active: usize,
     /// When `active` last became zero (at first: the accept).
     idle_since: Instant,
+    /// When the server last wrote to the socket: a response body hyper
+    /// has taken whole is still being written after the request ended.
+    last_write: Instant,
     /// A request head or the HTTP/2 preface has been received.
     handshaken: bool,
     /// Asked to close to make room.
@@ -110,6 +122,7 @@ impl Activity {
             inner: Mutex::new(Inner {
                 active: 0,
                 idle_since: Instant::now(),
+                last_write: Instant::now(),
                 handshaken: false,
                 evicted: false,
             }),
@@ -155,10 +168,21 @@ impl Activity {
         self.lock().handshaken = true;
     }
 
+    fn wrote(&self) {
+        self.lock().last_write = Instant::now();
+    }
+
     /// If idle and not yet asked to close: since when it has been idle.
     pub(crate) fn idle_since(&self) -> Option<Instant> {
         let inner = self.lock();
-        (inner.active == 0 && !inner.evicted).then_some(inner.idle_since)
+        (inner.active == 0 && !inner.evicted).then(|| inner.quiet_since())
+    }
+
+    /// How long it has been idle: no request in progress and nothing
+    /// written. `None` while a request is in progress.
+    pub(crate) fn idle_for(&self) -> Option<Duration> {
+        let inner = self.lock();
+        (inner.active == 0).then(|| inner.quiet_since().elapsed())
     }
 
     /// Whether it was asked to close and has not closed yet.
@@ -414,7 +438,9 @@ impl AsyncWrite for TrackedIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let written = ready!(Pin::new(&mut self.stream).poll_write(cx, buf))?;
+        self.activity.wrote();
+        Poll::Ready(Ok(written))
     }
 
     fn poll_write_vectored(
@@ -422,7 +448,9 @@ impl AsyncWrite for TrackedIo {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let written = ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, bufs))?;
+        self.activity.wrote();
+        Poll::Ready(Ok(written))
     }
 
     fn is_write_vectored(&self) -> bool {

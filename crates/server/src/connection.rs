@@ -4,6 +4,7 @@
 //! already sent.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, Sleep, sleep, timeout, timeout_at};
 use tower::Service;
 use tracing::debug;
 use winddown_core::{BoxError, StateReached};
@@ -34,6 +35,21 @@ pub(crate) struct ClosePolicy {
     pub(crate) timeout: Duration,
 }
 
+/// How long a connection closed before done (timeout, eviction) may take to
+/// close by itself (the HTTP/2 GOAWAY exchange, the end of a response
+/// being written) before it is dropped, if it still has no request in
+/// progress and nothing was written for that long.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Where a connection stands before done.
+enum Phase {
+    Open,
+    /// Asked to close; dropped at the end of the grace if still idle.
+    Closing(Pin<Box<Sleep>>),
+    /// Asked to close, with a request in progress: hyper closes after it.
+    Finishing,
+}
+
 /// An accepted connection with what it needs to be served.
 #[derive(Debug)]
 pub(crate) struct Accepted {
@@ -47,7 +63,8 @@ pub(crate) struct Accepted {
 ///
 /// - before done, when it has no request in progress for too long (see
 ///   [`Limits`]) or is evicted: graceful close (HTTP/1: closed at once when
-///   idle; HTTP/2: GOAWAY);
+///   idle; HTTP/2: GOAWAY), and dropped if still without a request after
+///   [`IDLE_CLOSE_GRACE`];
 /// - at `done`, the close policy:
 ///   - HTTP/2: GOAWAY at once (`graceful_shutdown`); the client retries
 ///     anything above the last stream id elsewhere, so nothing is lost.
@@ -83,7 +100,7 @@ pub(crate) async fn serve_connection<S, B>(
     tokio::pin!(connection);
     tokio::pin!(done);
 
-    let mut closing = false;
+    let mut phase = Phase::Open;
     loop {
         tokio::select! {
             biased;
@@ -93,14 +110,34 @@ pub(crate) async fn serve_connection<S, B>(
             }
             () = &mut done => break,
             reason = activity.close_requested(limits.header_read_timeout, limits.idle_timeout),
-                if !closing =>
+                if matches!(phase, Phase::Open) =>
             {
                 debug!(target: "winddown", %peer, %reason, "closing the connection");
-                // Idle: HTTP/1 closes at once, HTTP/2 sends GOAWAY, a
-                // connection still sending its preface or first head is
-                // closed. A request that got in meanwhile is still answered.
+                // HTTP/1 idle between requests closes at once, HTTP/2 sends
+                // GOAWAY, the auto-detection stops waiting for bytes. A
+                // request that got in meanwhile is still answered.
                 connection.as_mut().graceful_shutdown();
-                closing = true;
+                phase = Phase::Closing(Box::pin(sleep(IDLE_CLOSE_GRACE)));
+            }
+            () = async {
+                if let Phase::Closing(grace) = &mut phase {
+                    grace.await;
+                }
+            }, if matches!(phase, Phase::Closing(_)) => {
+                match activity.idle_for() {
+                    Some(idle) if idle >= IDLE_CLOSE_GRACE => {
+                        // Still nothing: a head that never ends, a preface
+                        // never acknowledged, a reader that stopped.
+                        debug!(target: "winddown", %peer, "connection dropped: it did not close");
+                        return;
+                    }
+                    // Still writing out a response: look again later.
+                    Some(idle) => {
+                        phase = Phase::Closing(Box::pin(sleep(IDLE_CLOSE_GRACE - idle)));
+                    }
+                    // A request got in: hyper closes after its response.
+                    None => phase = Phase::Finishing,
+                }
             }
         }
     }

@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
-use tokio::time::{Sleep, sleep};
+use tokio::time::{Instant, Sleep, sleep, sleep_until};
 use tower::Service;
 use tracing::{debug, info, warn};
 use winddown_core::{BoxError, Shutdown, State};
@@ -238,18 +238,27 @@ impl Server {
         let mut backoff: Option<Pin<Box<Sleep>>> = None;
         let mut backoff_next = ACCEPT_BACKOFF_FIRST;
         loop {
-            let excess = limits
-                .max_connections
-                .map_or(0, |max| (connections.len() + 1).saturating_sub(max));
-            let full = excess > 0;
-            if full {
-                // Wanted before looking, so that a connection going idle
-                // after the look still wakes the loop.
-                registry.idle_watch().want();
-                registry.make_room(excess);
-            } else {
-                registry.idle_watch().unwant();
-            }
+            // At the limit, a new connection is accepted only if an idle
+            // one can be closed to make room for it.
+            let mut may_accept = true;
+            let mut room_at = None;
+            let full = match limits.max_connections {
+                Some(max) if connections.len() >= max => {
+                    // Wanted before looking, so that a connection going
+                    // idle after the look still wakes the loop.
+                    registry.idle_watch().want();
+                    let room = registry.room();
+                    may_accept = room.available > connections.len() - max;
+                    if !may_accept {
+                        room_at = room.next_at;
+                    }
+                    true
+                }
+                _ => {
+                    registry.idle_watch().unwant();
+                    false
+                }
+            };
             tokio::select! {
                 biased;
                 () = &mut stop => break,
@@ -260,14 +269,18 @@ impl Server {
                 () = async { backoff.as_mut().expect("guarded").await }, if backoff.is_some() => {
                     backoff = None;
                 }
-                () = registry.idle_watch().went_idle(), if full => {}
-                accepted = listener.accept(), if !full && backoff.is_none() => match accepted {
+                () = registry.idle_watch().went_idle(), if full && !may_accept => {}
+                () = sleep_until(room_at.unwrap_or_else(Instant::now)), if room_at.is_some() => {}
+                accepted = listener.accept(), if may_accept && backoff.is_none() => match accepted {
                     Ok((stream, peer)) => {
                         if backoff_next > ACCEPT_BACKOFF_FIRST {
                             info!(target: "winddown", %addr, "accepting again");
                         }
                         backoff_next = ACCEPT_BACKOFF_FIRST;
                         spawn(&mut connections, stream, peer);
+                        if let Some(max) = limits.max_connections {
+                            registry.make_room(connections.len().saturating_sub(max));
+                        }
                     }
                     Err(error) if is_connection_error(&error) => {}
                     Err(error) => {
@@ -275,14 +288,14 @@ impl Server {
                         // connection idle the longest, if any, and pause
                         // (until a connection closes, at most the backoff)
                         // instead of spinning.
-                        let leaving = registry.make_room(1);
+                        let room = registry.make_room(1);
                         if backoff_next == ACCEPT_BACKOFF_FIRST {
                             warn!(
                                 target: "winddown",
                                 %addr,
                                 %error,
-                                idle_connections_closing = leaving,
-                                "accept failed; closing idle connections and pausing accept"
+                                idle_connections_closing = room.available.min(1),
+                                "accept failed; closing the longest-idle connection and pausing accept"
                             );
                         } else {
                             debug!(target: "winddown", %addr, %error, "accept failed again");
