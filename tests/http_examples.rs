@@ -148,7 +148,10 @@ fn probes_stay_reachable_when_idle_sockets_exhaust_the_descriptors() {
         .unwrap_or_else(|| panic!("no address in {line:?}"));
 
     let idle: Vec<TcpStream> = (0..IDLE)
-        .map(|_| TcpStream::connect(addr).expect("connect (the backlog takes it)"))
+        .map(|_| {
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .expect("connect (the server keeps accepting)")
+        })
         .collect();
     // The descriptors ran out: accept failed.
     child.expect_line("accept failed", Duration::from_secs(10));
