@@ -166,7 +166,8 @@ impl Server {
     /// and new clients still get in when idle sockets pile up. When every
     /// connection has a request in progress, new connections wait in the
     /// listen backlog until one closes: a request in progress is never cut
-    /// to make room. The same happens when `accept` fails because the
+    /// to make room. Connections being closed to make room may briefly
+    /// exceed the limit. The same happens when `accept` fails because the
     /// process is out of file descriptors, with or without a limit.
     pub fn max_connections(mut self, max: impl Into<Option<usize>>) -> Self {
         // Zero would never accept anything: at least one.
