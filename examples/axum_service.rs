@@ -72,6 +72,7 @@ async fn main() -> std::io::Result<()> {
         .route(
             "/slow",
             get(move || async move {
+                println!("slow request started");
                 tokio::time::sleep(slow).await;
                 println!("slow request answered");
                 slow_body()

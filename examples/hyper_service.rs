@@ -36,6 +36,7 @@ async fn handle(
     match req.uri().path() {
         "/" => Ok(Response::new(Full::new(Bytes::from("hello\n")))),
         "/slow" => {
+            println!("slow request started");
             tokio::time::sleep(slow).await;
             println!("slow request answered");
             let body = "0123456789".repeat(SLOW_LEN / 10);

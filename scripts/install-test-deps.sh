@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need and the toolchain does not ship:
-# Prometheus and the Pushgateway (Debian packages) and
-# cargo-generate (template tests). Skips whatever is already there.
+# Prometheus and the Pushgateway (Debian packages), prlimit (util-linux: the
+# descriptor-pressure test) and cargo-generate (template tests). Skips
+# whatever is already there.
 set -euo pipefail
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-pushgateway >/dev/null 2>&1 || need_apt+=(prometheus-pushgateway)
+command -v prlimit >/dev/null 2>&1 || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -81,7 +81,7 @@ fn drains_cleanly(example: &str) {
     assert_eq!(ready.body, "ready\n");
 
     let slow = std::thread::spawn(move || get(addr, "/slow"));
-    std::thread::sleep(Duration::from_millis(300));
+    child.expect_line("slow request started", START);
     child.signal("TERM");
     child.expect_line("state: announcing", Duration::from_secs(5));
 
@@ -120,4 +120,57 @@ fn axum_example_drains_on_sigterm() {
 #[test]
 fn hyper_example_drains_on_sigterm() {
     drains_cleanly("hyper_service");
+}
+
+/// Under file-descriptor pressure the probes stay reachable: the example
+/// runs with a low `RLIMIT_NOFILE` (through `prlimit` from util-linux), and
+/// more idle connections than it has descriptors are opened against it, so
+/// `accept` fails. The server closes the connections idle the longest to
+/// make room, and `/healthz` is answered long before the header read
+/// timeout (10 s) would have closed the idle sockets by itself.
+#[test]
+fn probes_stay_reachable_when_idle_sockets_exhaust_the_descriptors() {
+    const NOFILE: u32 = 64;
+    const IDLE: usize = 200;
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg(format!("--nofile={NOFILE}:{NOFILE}"))
+        .arg("--")
+        .arg(support::examples_dir().join("axum_service"))
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env("PORT", "0");
+    let child = Child::spawn(cmd);
+    let line = child.expect_line("listening on ", START);
+    let addr: SocketAddr = line
+        .rsplit(' ')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+
+    let idle: Vec<TcpStream> = (0..IDLE)
+        .map(|_| {
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .expect("connect (the server keeps accepting)")
+        })
+        .collect();
+    // The descriptors ran out: accept failed.
+    child.expect_line("accept failed", Duration::from_secs(10));
+
+    let asked = std::time::Instant::now();
+    let probe = std::thread::spawn(move || get(addr, "/healthz"));
+    let live = probe.join().expect("probe thread");
+    let answered_after = asked.elapsed();
+    eprintln!(
+        "{IDLE} idle sockets against {NOFILE} descriptors: /healthz answered after {answered_after:?}"
+    );
+    assert_eq!(live.status, 200, "{}", live.head);
+    assert_eq!(live.body, "alive (running)\n");
+    assert!(
+        answered_after < Duration::from_secs(5),
+        "answered by making room, not at the header read timeout: {answered_after:?}"
+    );
+    drop(idle);
+
+    child.signal("TERM");
+    assert_eq!(child.wait(EXIT).code(), Some(0), "clean exit");
 }

@@ -12,7 +12,7 @@ mod support;
 
 use std::io::ErrorKind;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use support::Child;
@@ -21,6 +21,8 @@ use tokio::net::TcpStream;
 
 const CONNECTIONS: usize = 16;
 const ANNOUNCE_MS: u64 = 500;
+/// Responses served before the signal: the load is running at full rate.
+const LOAD_BEFORE_SIGNAL: u64 = 20 * CONNECTIONS as u64;
 
 #[derive(Debug, Default, Clone)]
 struct Fates {
@@ -128,6 +130,7 @@ async fn worker(
     addr: String,
     signalled_at: Arc<std::sync::Mutex<Option<Instant>>>,
     exited: Arc<AtomicBool>,
+    served: Arc<AtomicU64>,
     stop_at: Instant,
 ) -> Fates {
     let mut fates = Fates::default();
@@ -170,6 +173,7 @@ async fn worker(
         match outcome {
             Outcome::Response { status: 200, close } => {
                 fates.ok += 1;
+                served.fetch_add(1, Ordering::SeqCst);
                 if close {
                     fates.ok_closed += 1;
                     conn = None;
@@ -238,6 +242,7 @@ fn full_rate_load_through_sigterm_loses_nothing() {
         .unwrap();
     let signalled_at = Arc::new(std::sync::Mutex::new(None));
     let exited = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicU64::new(0));
     let stop_at = Instant::now() + Duration::from_secs(20);
     let workers: Vec<_> = (0..CONNECTIONS)
         .map(|_| {
@@ -245,12 +250,22 @@ fn full_rate_load_through_sigterm_loses_nothing() {
                 addr.clone(),
                 signalled_at.clone(),
                 exited.clone(),
+                served.clone(),
                 stop_at,
             ))
         })
         .collect();
 
-    std::thread::sleep(Duration::from_millis(500));
+    // The load is running at full rate: every connection has been served.
+    let running_by = Instant::now() + Duration::from_secs(20);
+    while served.load(Ordering::SeqCst) < LOAD_BEFORE_SIGNAL {
+        assert!(
+            Instant::now() < running_by,
+            "the load did not get going: {} responses",
+            served.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     *signalled_at.lock().unwrap() = Some(Instant::now());
     child.signal("TERM");
     let status = child.wait(Duration::from_secs(20));
@@ -422,7 +437,7 @@ fn exempt_path_lookalikes_are_refused_while_draining() {
             out
         })
     };
-    std::thread::sleep(Duration::from_millis(200));
+    child.expect_line("slow request started", Duration::from_secs(10));
     child.signal("TERM");
     child.expect_line("state: draining", Duration::from_secs(5));
 

@@ -218,6 +218,9 @@ async fn retry_after_is_configurable_and_rounded_up() {
         (Duration::from_millis(2500), "3"),
         (Duration::from_millis(1), "1"),
         (Duration::ZERO, "0"),
+        // Saturates instead of overflowing.
+        (Duration::MAX, "18446744073709551615"),
+        (Duration::from_secs(u64::MAX), "18446744073709551615"),
     ] {
         let shutdown = shutdown(Duration::from_secs(5));
         let layer = DrainLayer::new(shutdown.clone()).retry_after(retry_after);
@@ -378,6 +381,136 @@ async fn exempt_paths_can_be_replaced_and_extended() {
         status(get("/anything")).await,
         StatusCode::SERVICE_UNAVAILABLE
     );
+}
+
+/// An exempt path is exempt for `GET` and `HEAD` only, by default: any
+/// other method on it is drained like any other request.
+#[tokio::test(start_paused = true)]
+async fn exempt_paths_are_exempt_for_get_and_head_only_by_default() {
+    let shutdown = shutdown(Duration::from_secs(5));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = DrainLayer::new(shutdown.clone()).layer_service(hello(
+        &shutdown,
+        calls.clone(),
+        Arc::default(),
+    ));
+    let _run = advance_to(&shutdown, State::Draining).await;
+    let status = |method: http::Method, path: &str| {
+        let service = service.clone();
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(())
+            .unwrap();
+        async move { service.oneshot(req).await.unwrap().status() }
+    };
+    use http::Method;
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(
+            status(Method::GET, path).await,
+            StatusCode::OK,
+            "GET {path}"
+        );
+        assert_eq!(
+            status(Method::HEAD, path).await,
+            StatusCode::OK,
+            "HEAD {path}"
+        );
+        for method in [
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+            Method::OPTIONS,
+            Method::from_bytes(b"PURGE").unwrap(),
+        ] {
+            assert_eq!(
+                status(method.clone(), path).await,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{method} {path} is drained"
+            );
+        }
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        6,
+        "only GET and HEAD got through"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn exempt_methods_are_configurable() {
+    use http::Method;
+    let shutdown = shutdown(Duration::from_secs(5));
+    let layer = DrainLayer::new(shutdown.clone()).exempt_methods([Method::POST]);
+    assert_eq!(layer.exempt_method_list(), [Method::POST]);
+    let service = layer.layer_service(hello(&shutdown, Arc::default(), Arc::default()));
+    let _run = advance_to(&shutdown, State::Draining).await;
+    let status = |method: Method, path: &str| {
+        let service = service.clone();
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(())
+            .unwrap();
+        async move { service.oneshot(req).await.unwrap().status() }
+    };
+    assert_eq!(status(Method::POST, "/metrics").await, StatusCode::OK);
+    assert_eq!(
+        status(Method::GET, "/metrics").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        status(Method::POST, "/").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "methods widen the exempt paths only"
+    );
+
+    // No method: nothing is exempt by path; predicates still apply.
+    let service = DrainLayer::new(shutdown.clone())
+        .exempt_methods([])
+        .exempt_if(|head| head.headers.contains_key("x-probe"))
+        .layer_service(hello(&shutdown, Arc::default(), Arc::default()));
+    let response = service.clone().oneshot(get("/healthz")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let probe = Request::post("/anything")
+        .header("x-probe", "1")
+        .body(())
+        .unwrap();
+    assert_eq!(
+        service.oneshot(probe).await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+/// Exemption lets a request through to the application, nothing more: an
+/// exempt path the application does not route reaches its fallback.
+#[tokio::test(start_paused = true)]
+async fn an_unrouted_exempt_path_reaches_the_applications_fallback() {
+    use axum::Router;
+    use axum::routing::get as route_get;
+    let shutdown = shutdown(Duration::from_secs(5));
+    let app: Router = Router::new()
+        .route("/", route_get(|| async { "hello" }))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "fallback") })
+        .layer(DrainLayer::new(shutdown.clone()));
+    let _run = advance_to(&shutdown, State::Draining).await;
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(body_text(response).await, "fallback");
+    let response = app
+        .oneshot(Request::get("/").body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,23 +1,28 @@
-//! One accepted connection: served until done, then closed without losing
-//! a request the client has already sent.
+//! One accepted connection: served until it closes, is closed by a bound
+//! (no first request in time, idle too long, evicted to make room), or the
+//! shutdown is done; then closed without losing a request the client has
+//! already sent.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response, Version};
+use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, Sleep, sleep, timeout, timeout_at};
 use tower::Service;
 use tracing::debug;
 use winddown_core::{BoxError, StateReached};
+
+use crate::activity::{Activity, Tracked, TrackedIo};
+use crate::limits::Limits;
+use crate::registry::Entry;
 
 /// How a connection is closed once the shutdown is done.
 #[derive(Debug, Clone, Copy)]
@@ -30,23 +35,51 @@ pub(crate) struct ClosePolicy {
     pub(crate) timeout: Duration,
 }
 
-/// Serves one connection until the client closes it, or until `done` and
-/// then the close policy:
+/// How long a connection closed before done (timeout, eviction) may take to
+/// close by itself (the HTTP/2 GOAWAY exchange, the end of a response
+/// being written) before it is dropped, if it still has no request in
+/// progress and nothing was written for that long.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Where a connection stands before done.
+enum Phase {
+    Open,
+    /// Asked to close; dropped at the end of the grace if still idle.
+    Closing(Pin<Box<Sleep>>),
+    /// Asked to close, with a request in progress: hyper closes after it.
+    Finishing,
+}
+
+/// An accepted connection with what it needs to be served.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) stream: TcpStream,
+    pub(crate) peer: SocketAddr,
+    pub(crate) activity: Arc<Activity>,
+    pub(crate) entry: Entry,
+}
+
+/// Serves one connection until the client closes it, or:
 ///
-/// - HTTP/2: GOAWAY at once (`graceful_shutdown`); the client retries
-///   anything above the last stream id elsewhere, so nothing is lost.
-/// - HTTP/1, or nothing received yet: every response now carries
-///   `Connection: close`, after which hyper closes the connection. Wait up
-///   to the grace for that (a request may already be on its way), then
-///   close it if idle or once its current response is written.
-/// - Everything is dropped at the close timeout.
+/// - before done, when it has no request in progress for too long (see
+///   [`Limits`]) or is evicted: graceful close (HTTP/1: closed at once when
+///   idle; HTTP/2: GOAWAY), and dropped if still without a request after
+///   [`IDLE_CLOSE_GRACE`];
+/// - at `done`, the close policy:
+///   - HTTP/2: GOAWAY at once (`graceful_shutdown`); the client retries
+///     anything above the last stream id elsewhere, so nothing is lost.
+///   - HTTP/1, or nothing received yet: every response now carries
+///     `Connection: close`, after which hyper closes the connection. Wait
+///     up to the grace for that (a request may already be on its way), then
+///     close it if idle or once its current response is written.
+///   - Everything is dropped at the close timeout.
 pub(crate) async fn serve_connection<S, B>(
     builder: Arc<Builder<TokioExecutor>>,
-    stream: TcpStream,
-    peer: SocketAddr,
+    accepted: Accepted,
     service: S,
     done: StateReached,
     policy: ClosePolicy,
+    limits: Limits,
 ) where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -55,30 +88,73 @@ pub(crate) async fn serve_connection<S, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let http2 = Arc::new(AtomicBool::new(false));
-    let service = TowerToHyperService::new(Tagged {
-        inner: service,
-        http2: http2.clone(),
-    });
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let Accepted {
+        stream,
+        peer,
+        activity,
+        entry: _entry,
+    } = accepted;
+    let service = TowerToHyperService::new(Tracked::new(service, activity.clone()));
+    let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
+    let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
+    tokio::pin!(done);
 
-    tokio::select! {
-        result = connection.as_mut() => {
-            finished(peer, result);
-            return;
+    let mut phase = Phase::Open;
+    loop {
+        tokio::select! {
+            biased;
+            result = connection.as_mut() => {
+                finished(peer, result);
+                return;
+            }
+            () = &mut done => break,
+            reason = activity.close_requested(limits.header_read_timeout, limits.idle_timeout),
+                if matches!(phase, Phase::Open) =>
+            {
+                debug!(target: "winddown", %peer, %reason, "closing the connection");
+                // HTTP/1 idle between requests closes at once, HTTP/2 sends
+                // GOAWAY, the auto-detection stops waiting for bytes. A
+                // request that got in meanwhile is still answered.
+                connection.as_mut().graceful_shutdown();
+                phase = Phase::Closing(Box::pin(sleep(IDLE_CLOSE_GRACE)));
+            }
+            () = async {
+                if let Phase::Closing(grace) = &mut phase {
+                    grace.await;
+                }
+            }, if matches!(phase, Phase::Closing(_)) => {
+                match activity.idle_for() {
+                    Some(idle) if idle >= IDLE_CLOSE_GRACE => {
+                        // Still nothing: a head that never ends, a preface
+                        // never acknowledged, a reader that stopped.
+                        debug!(target: "winddown", %peer, "connection dropped: it did not close");
+                        return;
+                    }
+                    // Still writing out a response: look again later.
+                    Some(idle) => {
+                        phase = Phase::Closing(Box::pin(sleep(IDLE_CLOSE_GRACE - idle)));
+                    }
+                    // A request got in: hyper closes after its response.
+                    None => phase = Phase::Finishing,
+                }
+            }
         }
-        () = done => {}
     }
-    let deadline = Instant::now() + policy.timeout;
-    if !http2.load(Ordering::Acquire)
+
+    let deadline = Instant::now().checked_add(policy.timeout);
+    if !activity.is_http2()
         && let Ok(result) = timeout(policy.grace, connection.as_mut()).await
     {
         finished(peer, result);
         return;
     }
     connection.as_mut().graceful_shutdown();
-    match timeout_at(deadline, connection).await {
+    let result = match deadline {
+        Some(deadline) => timeout_at(deadline, connection).await,
+        None => Ok(connection.await),
+    };
+    match result {
         Ok(result) => finished(peer, result),
         Err(_) => debug!(target: "winddown", %peer, "connection dropped at the close timeout"),
     }
@@ -88,33 +164,5 @@ fn finished(peer: SocketAddr, result: Result<(), BoxError>) {
     match result {
         Ok(()) => debug!(target: "winddown", %peer, "connection closed"),
         Err(error) => debug!(target: "winddown", %peer, %error, "connection ended with an error"),
-    }
-}
-
-/// Passes requests through, noting whether the connection speaks HTTP/2.
-#[derive(Debug, Clone)]
-pub(crate) struct Tagged<S> {
-    inner: S,
-    http2: Arc<AtomicBool>,
-}
-
-impl<S, R> Service<Request<R>> for Tagged<S>
-where
-    S: Service<Request<R>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<R>) -> Self::Future {
-        if req.version() >= Version::HTTP_2 {
-            self.http2.store(true, Ordering::Release);
-        }
-        self.inner.call(req)
     }
 }

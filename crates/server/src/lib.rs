@@ -16,6 +16,17 @@
 //! pass to [`Shutdown::run_until`]. Bounds: [`Server::close_grace`] and
 //! [`Server::close_timeout`].
 //!
+//! Before done, connections are held to bounds that keep idle or
+//! half-open sockets from piling up (defaults in brackets):
+//! [`Server::header_read_timeout`] (10 s to the first request head or the
+//! HTTP/2 preface), [`Server::idle_timeout`] (75 s without a request in
+//! progress), HTTP/2 keep-alive pings ([`Server::http2_keep_alive_interval`],
+//! 20 s, answered within 20 s), and an optional
+//! [`Server::max_connections`]. When the limit is reached, or `accept`
+//! fails for lack of file descriptors, the connection idle the longest is
+//! closed to make room (never one with a request in progress), so probes
+//! still get in; accepting pauses instead of spinning.
+//!
 //! Upgrades (WebSockets) are supported; an upgraded connection belongs to
 //! the handler that took it over, so run it with [`Shutdown::spawn`] (the
 //! drain waits for it) and stop it on [`Shutdown::drain_ended`].
@@ -46,7 +57,10 @@
 //! # }
 //! ```
 
+mod activity;
 mod connection;
+mod limits;
+mod registry;
 mod server;
 
 use std::io;

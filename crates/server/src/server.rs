@@ -2,6 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,24 +14,33 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use tokio::time::{Instant, Sleep, sleep, sleep_until};
 use tower::Service;
 use tracing::{debug, info, warn};
 use winddown_core::{BoxError, Shutdown, State};
 use winddown_http::Drain;
 
-use crate::connection::{ClosePolicy, serve_connection};
+use crate::connection::{Accepted, ClosePolicy, serve_connection};
+use crate::limits::{Limits, capped, for_hyper, ping_interval};
+use crate::registry::Registry;
 
 /// How long an HTTP/1 connection may still deliver a request at done.
 const DEFAULT_CLOSE_GRACE: Duration = Duration::from_millis(250);
 /// The bound on closing connections at done.
 const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_millis(750);
+/// The first and the longest pause after `accept` failed for lack of
+/// resources (file descriptors, memory). A connection closing ends the
+/// pause early: it freed a descriptor.
+const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Serves a tower service over HTTP/1.1 and HTTP/2 (h2c with prior
 /// knowledge) and closes cleanly when the [`Shutdown`] is done.
 ///
 /// Use the [`serve`](crate::serve) and
 /// [`serve_with_drain`](crate::serve_with_drain) shortcuts for the defaults;
-/// see the [crate docs](crate) for what happens when.
+/// see the [crate docs](crate) for what happens when, and for the limits
+/// that keep hostile or broken clients from holding connections forever.
 ///
 /// # Examples
 ///
@@ -43,7 +53,9 @@ const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_millis(750);
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 /// let server = Server::new(shutdown.clone())
 ///     .close_grace(Duration::from_millis(500))
-///     .close_timeout(Duration::from_secs(1));
+///     .close_timeout(Duration::from_secs(1))
+///     .header_read_timeout(Duration::from_secs(5))
+///     .max_connections(10_000);
 /// let report = shutdown.run_until(server.serve_with_drain(listener, app)).await;
 /// # Ok(())
 /// # }
@@ -54,6 +66,7 @@ pub struct Server {
     shutdown: Shutdown,
     stop_accepting: State,
     policy: ClosePolicy,
+    limits: Limits,
 }
 
 impl Server {
@@ -66,6 +79,7 @@ impl Server {
                 grace: DEFAULT_CLOSE_GRACE,
                 timeout: DEFAULT_CLOSE_TIMEOUT,
             },
+            limits: Limits::default(),
         }
     }
 
@@ -85,18 +99,79 @@ impl Server {
     /// How long, at done, an HTTP/1 connection may still deliver a request
     /// the client may already have sent (default 250 ms). It is answered
     /// (`503`, `Connection: close`) and the connection closes; connections
-    /// that stay idle are closed after this grace.
+    /// that stay idle are closed after this grace. Any duration is
+    /// accepted.
     pub fn close_grace(mut self, grace: Duration) -> Self {
         self.policy.grace = grace;
         self
     }
 
     /// The bound on closing connections, counted from done (default
-    /// 750 ms): what is still open then is dropped. Keep it under one
-    /// second with [`Shutdown::run_until`], which drops the service future a
-    /// second after done.
+    /// 750 ms): what is still open then is dropped, whatever it is doing (a
+    /// client that stopped reading, a request head that never ends). Keep
+    /// it under one second with [`Shutdown::run_until`], which drops the
+    /// service future a second after done. Any duration is accepted;
+    /// `Duration::MAX` waits for every connection to close by itself.
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.policy.timeout = timeout;
+        self
+    }
+
+    /// How long a new connection may take to deliver its first request
+    /// head (HTTP/1) or the connection preface (HTTP/2), counted from the
+    /// accept (default 10 s). A connection that sends nothing, or only part
+    /// of a head or of the preface, is closed then. `None` turns the bound
+    /// off; any duration is accepted.
+    pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.limits.header_read_timeout = timeout.into();
+        self
+    }
+
+    /// How long a connection may stay without a request in progress once
+    /// it has delivered its first request (or preface): keep-alive between
+    /// HTTP/1 requests (including the time to send the next head), an
+    /// HTTP/2 connection with no open stream (default 75 s, above the 60 s
+    /// idle timeout of common load balancers, so that they close the
+    /// connections they pool first). It is then closed: HTTP/1 at once,
+    /// HTTP/2 with GOAWAY. A request is in progress until its response body
+    /// has been sent, so a long stream is never cut by this. `None` turns
+    /// the bound off; any duration is accepted.
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.limits.idle_timeout = timeout.into();
+        self
+    }
+
+    /// How often an HTTP/2 connection is pinged (default 20 s), with or
+    /// without open streams. A peer that does not answer within the
+    /// [keep-alive timeout](Self::http2_keep_alive_timeout) is gone, and the
+    /// connection is closed. `None` (or zero) turns pings off.
+    pub fn http2_keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
+        self.limits.http2_keep_alive_interval = interval.into();
+        self
+    }
+
+    /// How long an HTTP/2 peer may take to answer a keep-alive ping
+    /// (default 20 s).
+    pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.http2_keep_alive_timeout = timeout;
+        self
+    }
+
+    /// The most connections open at once (default `None`: no limit but the
+    /// process's file descriptors).
+    ///
+    /// At the limit, the connection idle the longest (no request in
+    /// progress: waiting for its first request, or kept alive between
+    /// requests) is closed to make room for the next one, so that probes
+    /// and new clients still get in when idle sockets pile up. When every
+    /// connection has a request in progress, new connections wait in the
+    /// listen backlog until one closes: a request in progress is never cut
+    /// to make room. Connections being closed to make room may briefly
+    /// exceed the limit. The same happens when `accept` fails because the
+    /// process is out of file descriptors, with or without a limit.
+    pub fn max_connections(mut self, max: impl Into<Option<usize>>) -> Self {
+        // Zero would never accept anything: at least one.
+        self.limits.max_connections = max.into().map(|max| max.max(1));
         self
     }
 
@@ -120,38 +195,119 @@ impl Server {
         B::Error: Into<BoxError>,
     {
         let addr = listener.local_addr()?;
+        let limits = self.limits;
         let mut builder = Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new());
-        builder.http2().timer(TokioTimer::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            // After the first request: the idle bound (the first request's
+            // own bound is enforced by the connection's activity).
+            .header_read_timeout(for_hyper(limits.idle_timeout));
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(ping_interval(limits.http2_keep_alive_interval))
+            .keep_alive_timeout(capped(limits.http2_keep_alive_timeout));
         let builder = Arc::new(builder);
+        let registry = Arc::new(Registry::default());
         let mut connections = JoinSet::new();
         let spawn = |connections: &mut JoinSet<()>, stream: TcpStream, peer: SocketAddr| {
             // Small responses should not wait for Nagle.
             let _ = stream.set_nodelay(true);
-            connections.spawn(serve_connection(
-                builder.clone(),
+            let (activity, entry) = registry.register();
+            let accepted = Accepted {
                 stream,
                 peer,
+                activity,
+                entry,
+            };
+            connections.spawn(serve_connection(
+                builder.clone(),
+                accepted,
                 service.clone(),
                 self.shutdown.done(),
                 self.policy,
+                limits,
             ));
         };
 
         info!(target: "winddown", %addr, "serving HTTP/1.1 and HTTP/2");
         let stop = self.shutdown.reached(self.stop_accepting);
         tokio::pin!(stop);
+        // Set while accepting is paused after a failure for lack of
+        // resources; the next pause is `backoff_next`.
+        let mut backoff: Option<Pin<Box<Sleep>>> = None;
+        let mut backoff_next = ACCEPT_BACKOFF_FIRST;
         loop {
+            // At the limit, a new connection is accepted only if an idle
+            // one can be closed to make room for it.
+            let mut may_accept = true;
+            let mut room_at = None;
+            let full = match limits.max_connections {
+                Some(max) if connections.len() >= max => {
+                    // Wanted before looking, so that a connection going
+                    // idle after the look still wakes the loop.
+                    registry.idle_watch().want();
+                    let room = registry.room();
+                    may_accept = room.available > connections.len() - max;
+                    if !may_accept {
+                        room_at = room.next_at;
+                    }
+                    true
+                }
+                _ => {
+                    registry.idle_watch().unwant();
+                    false
+                }
+            };
             tokio::select! {
                 biased;
                 () = &mut stop => break,
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => spawn(&mut connections, stream, peer),
-                    Err(error) => accept_error(error).await,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {
+                    // A descriptor was freed: try again at once.
+                    backoff = None;
+                }
+                () = async { backoff.as_mut().expect("guarded").await }, if backoff.is_some() => {
+                    backoff = None;
+                }
+                () = registry.idle_watch().went_idle(), if full && !may_accept => {}
+                () = sleep_until(room_at.unwrap_or_else(Instant::now)), if room_at.is_some() => {}
+                accepted = listener.accept(), if may_accept && backoff.is_none() => match accepted {
+                    Ok((stream, peer)) => {
+                        if backoff_next > ACCEPT_BACKOFF_FIRST {
+                            info!(target: "winddown", %addr, "accepting again");
+                        }
+                        backoff_next = ACCEPT_BACKOFF_FIRST;
+                        spawn(&mut connections, stream, peer);
+                        if let Some(max) = limits.max_connections {
+                            registry.make_room(connections.len().saturating_sub(max));
+                        }
+                    }
+                    Err(error) if is_connection_error(&error) => {}
+                    Err(error) => {
+                        // Out of file descriptors and the like: close the
+                        // connection idle the longest, if any, and pause
+                        // (until a connection closes, at most the backoff)
+                        // instead of spinning.
+                        let room = registry.make_room(1);
+                        if backoff_next == ACCEPT_BACKOFF_FIRST {
+                            warn!(
+                                target: "winddown",
+                                %addr,
+                                %error,
+                                idle_connections_closing = room.available.min(1),
+                                "accept failed; closing the longest-idle connection and pausing accept"
+                            );
+                        } else {
+                            debug!(target: "winddown", %addr, %error, "accept failed again");
+                        }
+                        backoff = Some(Box::pin(sleep(backoff_next)));
+                        backoff_next = (backoff_next * 2).min(ACCEPT_BACKOFF_MAX);
+                    }
                 },
             }
         }
+        registry.idle_watch().unwant();
 
         // Take the connections the kernel has already completed (their
         // clients may have sent a request), then close the listener: from
@@ -220,13 +376,4 @@ fn is_connection_error(error: &io::Error) -> bool {
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::Interrupted
     )
-}
-
-async fn accept_error(error: io::Error) {
-    if is_connection_error(&error) {
-        return;
-    }
-    // Out of file descriptors and the like: back off instead of spinning.
-    warn!(target: "winddown", %error, "accept failed; retrying in 50ms");
-    tokio::time::sleep(Duration::from_millis(50)).await;
 }

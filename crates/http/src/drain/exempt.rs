@@ -1,16 +1,21 @@
-//! Which requests are exempt from draining: exact paths or predicates.
+//! Which requests are exempt from draining: exact paths (for some methods)
+//! or predicates.
 
 use std::fmt;
 use std::sync::Arc;
 
-use http::Request;
 use http::request::Parts;
+use http::{Method, Request};
 
 /// A predicate deciding from the request head that a request is exempt.
 pub(crate) type Predicate = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
 
 /// The paths exempt by default: the probes and the metrics endpoint.
 pub(crate) const DEFAULT_EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// The methods an exempt path is exempt for by default: the read-only ones
+/// probes and scrapers use.
+pub(crate) const DEFAULT_EXEMPT_METHODS: [Method; 2] = [Method::GET, Method::HEAD];
 
 /// The exemption rules of a [`DrainLayer`](super::DrainLayer).
 ///
@@ -20,9 +25,15 @@ pub(crate) const DEFAULT_EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/met
 /// `//healthz` are therefore not `/healthz`, so an odd spelling that a router
 /// might still route to a probe handler can never slip past the drain. The
 /// query is not part of the path: `/healthz?verbose=1` is `/healthz`.
+///
+/// A path is exempt only for the listed methods (`GET` and `HEAD` by
+/// default), so a `POST /metrics` cannot reach a state-changing handler
+/// while draining. The method is looked at only once the path matched: the
+/// common request pays nothing for it.
 #[derive(Clone)]
 pub(crate) struct Exempt {
     paths: Vec<Box<str>>,
+    methods: Vec<Method>,
     predicates: Vec<Predicate>,
 }
 
@@ -30,6 +41,7 @@ impl Default for Exempt {
     fn default() -> Self {
         Exempt {
             paths: DEFAULT_EXEMPT_PATHS.iter().map(|p| (*p).into()).collect(),
+            methods: DEFAULT_EXEMPT_METHODS.to_vec(),
             predicates: Vec::new(),
         }
     }
@@ -48,6 +60,17 @@ impl Exempt {
         self.paths.push(path.into().into());
     }
 
+    pub(crate) fn set_methods<I>(&mut self, methods: I)
+    where
+        I: IntoIterator<Item = Method>,
+    {
+        self.methods = methods.into_iter().collect();
+    }
+
+    pub(crate) fn methods(&self) -> &[Method] {
+        &self.methods
+    }
+
     pub(crate) fn add_predicate(&mut self, predicate: Predicate) {
         self.predicates.push(predicate);
     }
@@ -60,7 +83,7 @@ impl Exempt {
     #[inline]
     pub(crate) fn check<B>(&self, req: Request<B>) -> (bool, Request<B>) {
         let path = req.uri().path();
-        if self.paths.iter().any(|p| **p == *path) {
+        if self.paths.iter().any(|p| **p == *path) && self.methods.contains(req.method()) {
             return (true, req);
         }
         if self.predicates.is_empty() {
@@ -83,6 +106,7 @@ impl fmt::Debug for Exempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Exempt")
             .field("paths", &self.paths)
+            .field("methods", &self.methods)
             .field("predicates", &self.predicates.len())
             .finish()
     }

@@ -2,8 +2,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderValue;
 use http::request::Parts;
+use http::{HeaderValue, Method};
 use tower::Layer;
 use winddown_core::Shutdown;
 
@@ -31,8 +31,10 @@ pub(crate) struct Config {
 impl Config {
     fn new(shutdown: Shutdown, retry_after: Duration, exempt: Exempt) -> Self {
         // Retry-After carries whole seconds: round up so clients never come
-        // back earlier than asked.
-        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        // back earlier than asked (saturating: `Duration::MAX` is u64::MAX s).
+        let secs = retry_after
+            .as_secs()
+            .saturating_add(u64::from(retry_after.subsec_nanos() > 0));
         Config {
             shutdown,
             retry_after,
@@ -49,9 +51,9 @@ impl Config {
 /// Applies [`Drain`] to a service: drains HTTP traffic when the
 /// [`Shutdown`] is triggered.
 ///
-/// By default `Retry-After` is 5 seconds and `/healthz`, `/readyz` and
-/// `/metrics` are exempt. See the [module docs](super) for the behaviour in
-/// each state.
+/// By default `Retry-After` is 5 seconds and `GET` and `HEAD` requests for
+/// `/healthz`, `/readyz` and `/metrics` are exempt. See the
+/// [module docs](super) for the behaviour in each state.
 ///
 /// # Examples
 ///
@@ -66,6 +68,7 @@ impl Config {
 ///     .exempt_paths(["/livez", "/readyz", "/metrics"])
 ///     .exempt_if(|head| head.headers.contains_key("x-internal-probe"));
 /// assert_eq!(layer.exempt_path_list(), ["/livez", "/readyz", "/metrics"]);
+/// assert_eq!(layer.exempt_method_list(), [http::Method::GET, http::Method::HEAD]);
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "a layer does nothing until it wraps a service"]
@@ -90,7 +93,8 @@ impl DrainLayer {
     }
 
     /// The `Retry-After` of 503 responses (default 5 s). It is sent in whole
-    /// seconds, rounded up.
+    /// seconds, rounded up; any duration is accepted (`Duration::MAX` is
+    /// sent as 18446744073709551615).
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
         let shutdown = self.config.shutdown.clone();
         let exempt = self.config.exempt.clone();
@@ -102,8 +106,14 @@ impl DrainLayer {
     ///
     /// Exempt requests are served in every state and are not counted in
     /// flight. A path matches only when it is exactly equal to the request's
-    /// `uri.path()`: no prefixes, no decoding, no normalisation. Pass an empty
-    /// list to exempt nothing by path.
+    /// `uri.path()`: no prefixes, no decoding, no normalisation; and only for
+    /// the [exempt methods](Self::exempt_methods) (`GET` and `HEAD` by
+    /// default). Pass an empty list to exempt nothing by path.
+    ///
+    /// Exemption only lets the request through to the service: an exempt
+    /// path the application does not route reaches its fallback (in axum,
+    /// the `404` or whatever `Router::fallback` does), in every state. List
+    /// only paths the application serves.
     pub fn exempt_paths<I, P>(mut self, paths: I) -> Self
     where
         I: IntoIterator<Item = P>,
@@ -119,8 +129,34 @@ impl DrainLayer {
         self
     }
 
+    /// The methods for which the exempt paths are exempt (default `GET` and
+    /// `HEAD`, what probes and scrapers send). Any other method on an exempt
+    /// path is drained like any other request, so a `POST /metrics` cannot
+    /// reach a state-changing handler once draining. An empty list exempts
+    /// nothing by path.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::DrainLayer;
+    ///
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// // A probe that is POSTed to, on top of the defaults.
+    /// let layer = DrainLayer::new(shutdown)
+    ///     .exempt_methods([Method::GET, Method::HEAD, Method::POST]);
+    /// assert_eq!(layer.exempt_method_list(), [Method::GET, Method::HEAD, Method::POST]);
+    /// ```
+    pub fn exempt_methods<I>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = Method>,
+    {
+        self.config_mut().exempt.set_methods(methods);
+        self
+    }
+
     /// Exempts the requests for which `predicate` returns `true`, in
-    /// addition to the exempt paths. Predicates added by several calls are
+    /// addition to the exempt paths, whatever their method (the predicate
+    /// sees it in the head). Predicates added by several calls are
     /// alternatives: any one of them exempts a request.
     pub fn exempt_if<F>(mut self, predicate: F) -> Self
     where
@@ -133,6 +169,11 @@ impl DrainLayer {
     /// The exempt paths, in order.
     pub fn exempt_path_list(&self) -> Vec<&str> {
         self.config.exempt.paths().collect()
+    }
+
+    /// The methods the exempt paths are exempt for, in order.
+    pub fn exempt_method_list(&self) -> &[Method] {
+        self.config.exempt.methods()
     }
 
     /// The configured `Retry-After`.

@@ -9,10 +9,12 @@
 //! | announcing | passed through | `Connection: close` added |
 //! | draining, cleanup, done | answered `503` with `Retry-After` and a short plain-text body; the inner service is not called | `Connection: close` |
 //!
-//! - **Exempt** requests (by default `/healthz`, `/readyz` and `/metrics`,
-//!   matched exactly; see [`DrainLayer::exempt_paths`] and
+//! - **Exempt** requests (by default `GET` and `HEAD` for `/healthz`,
+//!   `/readyz` and `/metrics`, paths matched exactly; see
+//!   [`DrainLayer::exempt_paths`], [`DrainLayer::exempt_methods`] and
 //!   [`DrainLayer::exempt_if`]) are passed through in every state and are
-//!   not counted in flight, so a scrape never holds the drain open.
+//!   not counted in flight, so a scrape never holds the drain open. An
+//!   exempt path the application does not route reaches its fallback.
 //! - **In flight**: every other request counts from the call until its
 //!   response body has been fully sent or dropped, so a streaming response
 //!   holds the drain open until its last byte. Draining waits on this count.

@@ -30,6 +30,16 @@ pub const SLOW_LEN: usize = 256 * 1024;
 pub const STREAM_CHUNKS: usize = 8;
 pub const STREAM_EVERY: Duration = Duration::from_millis(150);
 
+/// The size of the `/large` body: more than the server's socket send
+/// buffer (at most 4 MiB by default on Linux) and a small client receive
+/// buffer hold, so a client that does not read leaves the server blocked
+/// writing it.
+pub const LARGE_LEN: usize = 16 * 1024 * 1024;
+
+fn large_body() -> Bytes {
+    Bytes::from(vec![b'x'; LARGE_LEN])
+}
+
 /// The byte at `i` of the `/slow` body.
 pub fn slow_byte(i: usize) -> u8 {
     b"0123456789abcdef"[i % 16]
@@ -92,6 +102,7 @@ fn axum_app(shutdown: &Shutdown) -> Router {
                 )
             }),
         )
+        .route("/large", get(|| async { large_body() }))
         .route("/metrics", get(|| async { "metrics\n" }))
         .route_service("/readyz", Readiness::new(shutdown.clone()))
         .route_service("/healthz", Liveness::new(shutdown.clone()))
@@ -123,6 +134,7 @@ async fn hyper_handler(
             .header("content-type", "text/event-stream")
             .body(boxed(stream_body(None, Duration::from_millis(50))))
             .unwrap(),
+        "/large" => Response::new(boxed(Full::new(large_body()))),
         "/metrics" => Response::new(boxed(Full::new(Bytes::from("metrics\n")))),
         "/readyz" => Readiness::new(shutdown).oneshot(req).await?.map(boxed),
         "/healthz" => Liveness::new(shutdown).oneshot(req).await?.map(boxed),
