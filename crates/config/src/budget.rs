@@ -126,7 +126,11 @@ impl Config {
         let s = &self.shutdown;
         let mut problems = Vec::new();
         let hook_count = u32::try_from(hooks).unwrap_or(u32::MAX);
-        let needed = s.announce_delay + s.drain_timeout + s.hook_timeout.saturating_mul(hook_count);
+        // Saturating: the fields are public, so any `Duration` can get here.
+        let needed = s
+            .announce_delay
+            .saturating_add(s.drain_timeout)
+            .saturating_add(s.hook_timeout.saturating_mul(hook_count));
         if needed > s.timeout {
             problems.push(BudgetProblem::OverTimeout {
                 announce_delay: s.announce_delay,
@@ -138,7 +142,10 @@ impl Config {
             });
         }
         if let Some(grace_period) = s.kubernetes_grace_period {
-            let needed = s.timeout + self.metrics.linger + BUDGET_MARGIN;
+            let needed = s
+                .timeout
+                .saturating_add(self.metrics.linger)
+                .saturating_add(BUDGET_MARGIN);
             if needed > grace_period {
                 problems.push(BudgetProblem::OverGracePeriod {
                     timeout: s.timeout,

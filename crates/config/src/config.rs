@@ -10,6 +10,31 @@ use winddown_core::{KUBERNETES_ANNOUNCE_DELAY, Shutdown, ShutdownBuilder};
 
 use crate::de::{self, show};
 
+/// The longest duration any key takes: 24 hours.
+///
+/// Every duration of the configuration (`shutdown.timeout`,
+/// `announce_delay`, `drain_timeout`, `hook_timeout`, `retry_after`,
+/// `kubernetes_grace_period`, `metrics.linger`) must be at most this; a
+/// longer one is refused at load time with a message naming the key, the
+/// value and this maximum. A shutdown is a matter of seconds to minutes:
+/// Kubernetes' default `terminationGracePeriodSeconds` is 30 s, and although
+/// the field has no upper bound, a grace period of a day is already far past
+/// any drain a load balancer waits for. A bound this far above real use
+/// refuses typos (`"300000000000y"`) and overflows, never a real setting.
+///
+/// ```
+/// use winddown_config::{Config, MAX_DURATION};
+///
+/// assert_eq!(MAX_DURATION, std::time::Duration::from_secs(24 * 60 * 60));
+/// assert!(Config::load_from(None, [("APP__SHUTDOWN__TIMEOUT", "24h")]).is_ok());
+/// let err = Config::load_from(None, [("APP__SHUTDOWN__TIMEOUT", "25h")]).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     r#"shutdown.timeout: expected a duration of at most "24h" (the longest any winddown duration may be), got "25h" (from APP__SHUTDOWN__TIMEOUT)"#
+/// );
+/// ```
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The whole configuration: `[server]`, `[shutdown]`, `[metrics]`, `[log]`.
 ///
 /// Load it with [`Config::load`] (defaults, then a TOML file, then `APP__…`

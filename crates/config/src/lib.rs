@@ -7,7 +7,7 @@
 //! - [`Config::load`]: defaults, then a TOML file, then environment variables
 //!   with the `APP` prefix and `__` separator (`APP__SHUTDOWN__DRAIN_TIMEOUT=10s`).
 //! - A bad value, a wrong type, a negative or zero duration where that makes
-//!   no sense, or an unknown key is a [`ConfigError`] that names the key, the
+//!   no sense, a duration over [`MAX_DURATION`] (24 h), or an unknown key is a [`ConfigError`] that names the key, the
 //!   value, what was expected and where the value came from;
 //!   [`Config::load_or_exit`] prints it and exits with [`EX_CONFIG`] (78)
 //!   before anything starts.
@@ -52,10 +52,12 @@ mod error;
 mod load;
 mod raw;
 mod schema;
+mod shown;
 
 pub use crate::config::{
-    BudgetCheck, Config, LogConfig, LogFormat, MetricsConfig, ServerConfig, ShutdownConfig,
+    BudgetCheck, Config, LogConfig, LogFormat, MAX_DURATION, MetricsConfig, ServerConfig,
+    ShutdownConfig,
 };
 pub use budget::{BUDGET_MARGIN, BudgetProblem};
 pub use error::{ConfigError, EX_CONFIG, Origin};
-pub use load::{ENV_PREFIX, ENV_SEPARATOR};
+pub use load::{ENV_PREFIX, ENV_SEPARATOR, MAX_FILE_SIZE};
