@@ -249,6 +249,9 @@ fn the_final_export_holds_done_until_the_last_scrape() {
             .linger(Duration::from_secs(30))
             .register(&shutdown)
             .unwrap();
+        // A scraper exists: it scraped once before the shutdown.
+        let response = metrics.service().oneshot(get("/metrics")).await.unwrap();
+        response.into_body().collect().await.unwrap();
         shutdown.trigger();
         let mut driver = tokio::spawn({
             let shutdown = shutdown.clone();
@@ -286,5 +289,6 @@ fn the_final_export_holds_done_until_the_last_scrape() {
         text.contains("winddown_shutdown_duration_seconds_count 1"),
         "{text}"
     );
-    assert_eq!(metrics.scrapes(), 1);
+    // The scrape before the trigger, and the last one.
+    assert_eq!(metrics.scrapes(), 2);
 }
