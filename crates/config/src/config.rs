@@ -110,9 +110,9 @@ impl Default for ServerConfig {
 
 /// `[shutdown]`: the timings of the sequence and of the drain layer.
 ///
-/// [`builder`](Self::builder) turns it into a
-/// [`ShutdownBuilder`]; the HTTP parts (`retry_after`, `exempt_paths`) are
-/// plain data for the drain layer.
+/// [`builder`](Self::builder) turns it into a [`ShutdownBuilder`];
+/// `drain_layer` (feature `http`) turns the HTTP parts (`retry_after`,
+/// `exempt_paths`) into the drain layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -198,6 +198,37 @@ impl ShutdownConfig {
             .announce_delay(self.announce_delay)
             .drain_timeout(self.drain_timeout)
             .hook_timeout(self.hook_timeout)
+    }
+}
+
+#[cfg(feature = "http")]
+impl ShutdownConfig {
+    /// The [`DrainLayer`](winddown_http::DrainLayer) draining on `shutdown`
+    /// with these settings: `Retry-After` from `retry_after`, the exempt
+    /// paths from `exempt_paths`. One call, so that neither is left out.
+    /// (Feature `http`; on in the `winddown` facade.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_config::Config;
+    ///
+    /// let config = Config::load_from(
+    ///     None,
+    ///     [
+    ///         ("APP__SHUTDOWN__RETRY_AFTER", "10s"),
+    ///         ("APP__SHUTDOWN__EXEMPT_PATHS", "/livez,/metrics"),
+    ///     ],
+    /// )
+    /// .unwrap();
+    /// let shutdown = config.shutdown.builder().no_signals().build();
+    /// let layer = config.shutdown.drain_layer(&shutdown);
+    /// assert_eq!(layer.retry_after_duration(), Duration::from_secs(10));
+    /// assert_eq!(layer.exempt_path_list(), ["/livez", "/metrics"]);
+    /// ```
+    pub fn drain_layer(&self, shutdown: &Shutdown) -> winddown_http::DrainLayer {
+        winddown_http::DrainLayer::new(shutdown.clone())
+            .retry_after(self.retry_after)
+            .exempt_paths(self.exempt_paths.iter().cloned())
     }
 }
 

@@ -182,7 +182,7 @@ impl FinalExport {
                 info!(
                     target: "winddown",
                     linger_seconds = self.linger.as_secs_f64(),
-                    "no scraper seen: /metrics was never scraped since start; not waiting for a last scrape"
+                    "no scraper seen: /metrics was never scraped since start, so there is no last scrape to wait for"
                 );
                 return LingerOutcome::NoScraper;
             }

@@ -90,7 +90,7 @@ fn never_scraped_the_export_goes_on_at_once_and_says_so_once() {
     assert_eq!(said.len(), 1, "said once:\n{logs}");
     assert!(
         said[0].ends_with(
-            "INFO before_done{step=export}: winddown: no scraper seen: /metrics was never scraped since start; not waiting for a last scrape linger_seconds=15.0"
+            "INFO before_done{step=export}: winddown: no scraper seen: /metrics was never scraped since start, so there is no last scrape to wait for linger_seconds=15.0"
         ),
         "{logs}"
     );
@@ -138,4 +138,35 @@ fn once_scraped_the_export_waits_for_the_last_scrape() {
     });
     assert_eq!(outcome, LingerOutcome::TimedOut { waited: LINGER });
     assert_eq!(took, LINGER);
+}
+
+#[tokio::test]
+async fn a_scrape_of_nothing_recorded_yet_still_counts() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A service that has recorded nothing yet: /metrics renders empty, and
+    // the connection never polls a body of length zero.
+    let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    let app: axum::Router = axum::Router::new().route_service("/metrics", metrics.service());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("\r\ncontent-length: 0\r\n"), "{answer}");
+    // Counted once the server is done with the response, which it is by
+    // the time it closed the connection (bounded wait, no fixed sleep).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.scrapes() == 0 {
+        assert!(Instant::now() < deadline, "the empty scrape was never counted");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(metrics.scrapes(), 1);
+    server.abort();
 }

@@ -178,7 +178,10 @@ async fn the_service_serves_get_and_head_and_refuses_other_methods() {
 
 #[tokio::test]
 async fn a_scrape_counts_once_its_body_is_taken_and_dropped() {
-    let (_recorder, metrics) = local();
+    let (recorder, metrics) = local();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("winddown_rejected_requests_total").increment(1);
+    });
     let response = metrics.service().oneshot(get("/metrics")).await.unwrap();
     assert_eq!(metrics.scrapes(), 0, "not before the body is sent");
     let mut body = response.into_body();
