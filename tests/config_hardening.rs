@@ -85,7 +85,10 @@ fn durations_that_would_overflow_are_refused_at_load_time() {
         ("APP__SHUTDOWN__TIMEOUT", "300000000000y"),
         ("APP__SHUTDOWN__RETRY_AFTER", "18446744073709551615s"),
         ("APP__METRICS__LINGER", "25h"),
-        ("APP__SHUTDOWN__KUBERNETES_GRACE_PERIOD", "9223372036854775807s"),
+        (
+            "APP__SHUTDOWN__KUBERNETES_GRACE_PERIOD",
+            "9223372036854775807s",
+        ),
     ];
     for (var, value) in cases {
         let key = var
@@ -103,7 +106,10 @@ fn durations_that_would_overflow_are_refused_at_load_time() {
 fn a_pushgateway_password_is_hidden_and_the_reason_given() {
     let child = Child::spawn(config_check(
         None,
-        &[("APP__METRICS__PUSHGATEWAY", "http://ops:s3cret@127.0.0.1:9091")],
+        &[(
+            "APP__METRICS__PUSHGATEWAY",
+            "http://ops:s3cret@127.0.0.1:9091",
+        )],
     ));
     assert_eq!(child.wait(Duration::from_secs(20)).code(), Some(78));
     let stderr = child.stderr_lines().join("\n");
@@ -138,7 +144,10 @@ fn a_directory_is_not_a_missing_file() {
 fn a_fifo_is_refused_without_waiting_for_a_writer() {
     let scratch = Scratch::new("fifo");
     let fifo = scratch.path("app.toml");
-    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
     assert!(made.success());
     assert_refused(
         config_check(Some(&fifo), &[]),

@@ -15,9 +15,15 @@
 //!   global deadline, or the deadline in the Kubernetes grace period
 //!   ([`Config::budget_problems`]).
 //! - [`ShutdownConfig::builder`] configures the core's
-//!   [`Shutdown`](winddown_core::Shutdown); the HTTP and metrics parts are
-//!   plain data (`Duration`, `Vec<String>`, `Option<String>`,
-//!   `Option<PathBuf>`), so other crates need not depend on this one.
+//!   [`Shutdown`](winddown_core::Shutdown), `ShutdownConfig::drain_layer`
+//!   (feature `http`) the drain layer, and [`Config::check_budget_for`]
+//!   checks the budget against the hooks registered on it. The HTTP and
+//!   metrics parts are plain data (`Duration`, `Vec<String>`,
+//!   `Option<String>`, `Option<PathBuf>`), so other crates need not depend
+//!   on this one.
+//! - Limits: every duration at most [`MAX_DURATION`] (24 h), the file at
+//!   most [`MAX_FILE_SIZE`] (1 MiB) and a regular file; credentials in a URL
+//!   are shown as `***` in every message, control characters escaped.
 //!
 //! # Examples
 //!

@@ -274,8 +274,18 @@ mod tests {
     fn durations_up_to_the_maximum_and_not_beyond() {
         assert_eq!(duration(&text("24h")), Some(MAX_DURATION));
         assert_eq!(duration(&text("86400s")), Some(MAX_DURATION));
-        for long in ["86401s", "24h 1ns", "2days", "18446744073709551615s", "300000000000y"] {
-            assert_eq!(parse_duration(&text(long)), Err(BadDuration::TooLong), "{long}");
+        for long in [
+            "86401s",
+            "24h 1ns",
+            "2days",
+            "18446744073709551615s",
+            "300000000000y",
+        ] {
+            assert_eq!(
+                parse_duration(&text(long)),
+                Err(BadDuration::TooLong),
+                "{long}"
+            );
             for kind in [
                 Kind::Duration,
                 Kind::PositiveDuration,
@@ -287,6 +297,9 @@ mod tests {
         }
         assert_eq!(parse_duration(&text("-5s")), Err(BadDuration::Invalid));
         assert_eq!(parse_duration(&text("ten")), Err(BadDuration::Invalid));
-        assert_eq!(Kind::Duration.check(&text("ten")), Err(Kind::Duration.expected()));
+        assert_eq!(
+            Kind::Duration.check(&text("ten")),
+            Err(Kind::Duration.expected())
+        );
     }
 }

@@ -67,8 +67,8 @@ fn a_too_long_duration_in_a_file_names_the_file() {
 
 #[test]
 fn the_budget_check_saturates_instead_of_panicking() {
-    let mut config = Config::load_from(None, [("APP__SHUTDOWN__KUBERNETES_GRACE_PERIOD", "30s")])
-        .unwrap();
+    let mut config =
+        Config::load_from(None, [("APP__SHUTDOWN__KUBERNETES_GRACE_PERIOD", "30s")]).unwrap();
     config.shutdown.announce_delay = Duration::MAX;
     config.shutdown.drain_timeout = Duration::MAX;
     config.shutdown.hook_timeout = Duration::MAX;
@@ -99,7 +99,10 @@ fn a_pushgateway_password_never_reaches_a_message() {
     let var = "APP__METRICS__PUSHGATEWAY";
     let cases = [
         ("http://user:s3cret@gw:9091", r#""http://***@gw:9091""#),
-        ("http://s3cret@gw:9091/prefix", r#""http://***@gw:9091/prefix""#),
+        (
+            "http://s3cret@gw:9091/prefix",
+            r#""http://***@gw:9091/prefix""#,
+        ),
         ("http://user:s3c@ret@gw:9091", r#""http://***@gw:9091""#),
         ("user:s3cret@gw:9091", r#""***@gw:9091""#),
         ("https://user:s3cret@gw:9091", r#""https://***@gw:9091""#),
@@ -123,7 +126,11 @@ fn a_pushgateway_password_never_reaches_a_message() {
     );
     // And in a file.
     let file = std::env::temp_dir().join(format!("winddown-secret-{}.toml", std::process::id()));
-    std::fs::write(&file, "[metrics]\npushgateway = \"http://ops:s3cret@gw:9091\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[metrics]\npushgateway = \"http://ops:s3cret@gw:9091\"\n",
+    )
+    .unwrap();
     let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -377,10 +377,18 @@ mod tests {
             message("http://user:s3cret@gw:9091"),
             "invalid Pushgateway URL \"http://***@gw:9091\": credentials in the URL are not supported (the push sends no Authorization header; put a proxy that adds it in front of the gateway); expected a base URL like \"http://pushgateway:9091\""
         );
-        for url in ["http://u:s3cret@gw:9091", "http://u:s3c@ret@gw", "u:s3cret@gw:9091", "ftp://u:s3cret@gw"] {
+        for url in [
+            "http://u:s3cret@gw:9091",
+            "http://u:s3c@ret@gw",
+            "u:s3cret@gw:9091",
+            "ftp://u:s3cret@gw",
+        ] {
             let shown = message(url);
             assert!(!shown.contains("s3c"), "{shown}");
-            assert!(shown.contains("credentials in the URL are not supported"), "{shown}");
+            assert!(
+                shown.contains("credentials in the URL are not supported"),
+                "{shown}"
+            );
         }
         assert!(matches!(
             Pushgateway::new("http://gw:9091", ""),

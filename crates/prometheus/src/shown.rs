@@ -15,7 +15,9 @@ pub(crate) fn redact_userinfo(text: &str) -> Cow<'_, str> {
     for start in starts {
         let authority = &text[start..];
         let end = authority
-            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace())
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace()
+            })
             .unwrap_or(authority.len());
         if let Some(at) = authority[..end].rfind('@') {
             cuts.push((start, start + at));
@@ -89,7 +91,10 @@ mod tests {
     fn userinfo_is_hidden_wherever_a_url_has_it() {
         let cases = [
             ("http://user:s3cret@gw:9091", "http://***@gw:9091"),
-            ("http://s3cret@gw:9091/prefix?q", "http://***@gw:9091/prefix?q"),
+            (
+                "http://s3cret@gw:9091/prefix?q",
+                "http://***@gw:9091/prefix?q",
+            ),
             ("http://user:p@ss@gw:9091", "http://***@gw:9091"),
             ("user:s3cret@gw:9091", "***@gw:9091"),
             (

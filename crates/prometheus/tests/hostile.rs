@@ -16,10 +16,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "winddown-hostile-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("winddown-hostile-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
@@ -77,7 +75,11 @@ fn links_planted_in_the_textfile_directory_are_never_followed() {
         }
     }
     for (i, name) in planted.iter().enumerate() {
-        let target = if i % 2 == 0 { &victim } else { &would_be_created };
+        let target = if i % 2 == 0 {
+            &victim
+        } else {
+            &would_be_created
+        };
         link(target, &shared.join(name));
     }
     // And the target itself points at the victim.
@@ -105,11 +107,18 @@ fn links_planted_in_the_textfile_directory_are_never_followed() {
     assert!(meta.file_type().is_file(), "{:?}", meta.file_type());
     assert_eq!(meta.permissions().mode() & 0o777, 0o644 & !umask());
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("winddown_rejected_requests_total 7"), "{text}");
+    assert!(
+        text.contains("winddown_rejected_requests_total 7"),
+        "{text}"
+    );
     // Every planted link is still there, pointing where it did; the only
     // other entry is the new file.
     for (i, name) in planted.iter().enumerate() {
-        let target = if i % 2 == 0 { &victim } else { &would_be_created };
+        let target = if i % 2 == 0 {
+            &victim
+        } else {
+            &would_be_created
+        };
         assert_eq!(&std::fs::read_link(shared.join(name)).unwrap(), target);
     }
     let entries = std::fs::read_dir(&shared).unwrap().count();
@@ -117,8 +126,14 @@ fn links_planted_in_the_textfile_directory_are_never_followed() {
 
     // Written again over its own file, still no temporary left behind.
     write_textfile(&path, "winddown_state 3\n").unwrap();
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "winddown_state 3\n");
-    assert_eq!(std::fs::read_dir(&shared).unwrap().count(), planted.len() + 1);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "winddown_state 3\n"
+    );
+    assert_eq!(
+        std::fs::read_dir(&shared).unwrap().count(),
+        planted.len() + 1
+    );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), untouched);
 }
 
@@ -208,13 +223,19 @@ fn push_and_capture(addr: std::net::SocketAddr) -> (PushError, String) {
 fn a_hostile_gateway_cannot_forge_log_lines_or_colour_the_terminal() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let forged = "bad\n2030-01-01T00:00:00.000000Z  INFO winddown: pushed metrics to the Pushgateway url=http://gw\r\n\u{1b}[2J\u{1b}[31mOWNED\u{1b}[0m\u{202e}";
-    let addr = runtime.block_on(hostile_gateway("400 Bad Request", forged.as_bytes().to_vec()));
+    let addr = runtime.block_on(hostile_gateway(
+        "400 Bad Request",
+        forged.as_bytes().to_vec(),
+    ));
     let (error, logs) = push_and_capture(addr);
 
     // One line: the warning, with the forged text escaped inside it.
     assert_eq!(logs.lines().count(), 1, "{logs}");
     assert!(logs.ends_with('\n'));
-    assert!(!logs.trim_end().contains(['\r', '\n', '\u{1b}', '\u{202e}']), "{logs:?}");
+    assert!(
+        !logs.trim_end().contains(['\r', '\n', '\u{1b}', '\u{202e}']),
+        "{logs:?}"
+    );
     assert!(
         logs.trim_start()
             .starts_with("WARN winddown: could not push metrics to the Pushgateway"),
@@ -259,7 +280,9 @@ fn a_password_in_the_gateway_url_is_never_shown() {
         assert!(!shown.contains("s3c") && !debug.contains("s3c"), "{debug}");
         assert!(shown.contains("***@127.0.0.1:9091"), "{shown}");
         assert!(
-            shown.contains("credentials in the URL are not supported (the push sends no Authorization header"),
+            shown.contains(
+                "credentials in the URL are not supported (the push sends no Authorization header"
+            ),
             "{shown}"
         );
     }

@@ -56,7 +56,9 @@ fn run<F: Future>(recorder: &PrometheusRecorder, future: F) -> (F::Output, Strin
 }
 
 async fn scrape(metrics: &PrometheusMetrics) -> String {
-    let request = Request::get("/metrics").body(Empty::<Bytes>::new()).unwrap();
+    let request = Request::get("/metrics")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
     let response = metrics.service().oneshot(request).await.unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8(body.to_vec()).unwrap()
@@ -94,7 +96,10 @@ fn never_scraped_the_export_goes_on_at_once_and_says_so_once() {
         ),
         "{logs}"
     );
-    assert!(!logs.contains("waiting for a last scrape of /metrics"), "{logs}");
+    assert!(
+        !logs.contains("waiting for a last scrape of /metrics"),
+        "{logs}"
+    );
     assert_eq!(
         LingerOutcome::NoScraper.to_string(),
         "skipped: /metrics was never scraped, no scraper to wait for"
@@ -124,8 +129,14 @@ fn once_scraped_the_export_waits_for_the_last_scrape() {
         matches!(outcome, LingerOutcome::Scraped { waited } if waited == Duration::from_secs(5)),
         "{outcome:?}"
     );
-    assert!(last.contains("winddown_abandoned_requests_total 3"), "{last}");
-    assert!(logs.contains("waiting for a last scrape of /metrics"), "{logs}");
+    assert!(
+        last.contains("winddown_abandoned_requests_total 3"),
+        "{last}"
+    );
+    assert!(
+        logs.contains("waiting for a last scrape of /metrics"),
+        "{logs}"
+    );
     assert!(!logs.contains("no scraper seen"), "{logs}");
 
     // And with no last scrape, it waits the whole bound.
@@ -164,7 +175,10 @@ async fn a_scrape_of_nothing_recorded_yet_still_counts() {
     // the time it closed the connection (bounded wait, no fixed sleep).
     let deadline = Instant::now() + Duration::from_secs(10);
     while metrics.scrapes() == 0 {
-        assert!(Instant::now() < deadline, "the empty scrape was never counted");
+        assert!(
+            Instant::now() < deadline,
+            "the empty scrape was never counted"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(metrics.scrapes(), 1);
