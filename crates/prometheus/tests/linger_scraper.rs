@@ -68,7 +68,10 @@ async fn scrape(metrics: &PrometheusMetrics) -> String {
 fn never_scraped_the_export_goes_on_at_once_and_says_so_once() {
     let (recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
     let ((outcome, took), logs) = run(&recorder, async {
-        let shutdown = Shutdown::builder().no_signals().build();
+        let shutdown = Shutdown::builder()
+            .announce_delay(Duration::ZERO)
+            .no_signals()
+            .build();
         shutdown.on_cleanup("db", |_| async { Ok(()) }).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let export = FinalExport::new(&metrics).linger(LINGER);
