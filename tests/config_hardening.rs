@@ -177,8 +177,18 @@ fn an_unreadable_file_is_named_with_the_cause() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o000)).unwrap();
     let mut cmd = config_check(Some(&file), &[]);
     if running_as_root(&scratch) {
-        // Root reads anything: run it as `nobody` instead.
-        cmd.uid(65534).gid(65534);
+        // Root reads anything: run it as `nobody` instead, from a copy of
+        // the binary it can execute wherever the target directory is.
+        let binary = scratch.path("config_check");
+        std::fs::copy(support::examples_dir().join("config_check"), &binary).unwrap();
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut as_nobody = Command::new(&binary);
+        as_nobody.args(cmd.get_args()).envs(
+            cmd.get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        );
+        as_nobody.uid(65534).gid(65534);
+        cmd = as_nobody;
     }
     assert_refused(
         cmd,

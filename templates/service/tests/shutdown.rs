@@ -362,6 +362,21 @@ fn a_bad_setting_is_one_clear_line_and_exit_78() {
 }
 
 #[test]
+fn a_duration_too_long_to_be_real_is_refused_not_a_panic() {
+    let output = Command::new(env!("CARGO_BIN_EXE_{{project-name}}"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP__SHUTDOWN__TIMEOUT", "9223372036854775807s")
+        .output()
+        .expect("the service runs");
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        r#"configuration error: shutdown.timeout: expected a duration of at most "24h" (the longest any winddown duration may be), got "9223372036854775807s" (from APP__SHUTDOWN__TIMEOUT)"#
+    );
+}
+
+#[test]
 fn json_logs_are_one_object_per_line() {
     let mut service = Service::start(&[
         ("APP__LOG__FORMAT", "json".to_owned()),
