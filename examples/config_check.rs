@@ -8,6 +8,8 @@
 //!
 //! A bad value stops it before anything starts: one line on stderr naming
 //! the key, the value and what was expected, and exit code 78 (EX_CONFIG).
+//! So does a duration over 24 h, a configuration "file" that is a
+//! directory, a FIFO, unreadable or over 1 MiB (`tests/config_hardening.rs`).
 //!
 //! ```text
 //! $ APP__SHUTDOWN__DRAIN_TIMEOUT=ten cargo run --example config_check

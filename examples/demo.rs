@@ -58,6 +58,9 @@ async fn client(addr: SocketAddr, shutdown: Shutdown, self_signal: bool) {
     if let Ok((status, _, _)) = fetch(addr, "/").await {
         say(format!("GET /        -> {status}"));
     }
+    // A scrape, as Prometheus would make: the final export lingers for a
+    // last one only when a scraper has been seen.
+    let _ = fetch(addr, "/metrics").await;
     let slow = tokio::spawn(async move { fetch(addr, "/slow").await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     if self_signal {

@@ -9,8 +9,10 @@ use winddown_prometheus::{FinalExport, PrometheusMetrics, PushError, Pushgateway
 ///
 /// # Errors
 ///
-/// [`PushError`] when `metrics.pushgateway` is not a usable URL or `job` is
-/// empty.
+/// [`PushError`] when `metrics.pushgateway` is not a usable URL (one with
+/// credentials included: the message shows them as `***`) or `job` is
+/// empty. A configuration loaded with [`Config::load`](crate::config::Config::load)
+/// has a usable URL already.
 ///
 /// # Examples
 ///

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use tracing::warn;
+use winddown_core::Shutdown;
 
 use crate::de::show;
 use crate::{BudgetCheck, Config, ConfigError};
@@ -114,34 +115,93 @@ impl fmt::Display for BudgetProblem {
     }
 }
 
+/// The timings a budget is checked with.
+struct Timings {
+    timeout: Duration,
+    announce_delay: Duration,
+    drain_timeout: Duration,
+    hook_timeout: Duration,
+    hooks: usize,
+}
+
 impl Config {
     /// What does not fit, for `hooks` hooks run one after another with the
-    /// default hook timeout (pass the number of hooks you register; the
-    /// check at load time assumes one).
+    /// default hook timeout (the check at load time assumes one; once the
+    /// hooks are registered, [`budget_problems_for`](Self::budget_problems_for)
+    /// counts them for you).
     ///
     /// - announce + drain + `hooks` × hook timeout must fit in the timeout;
     /// - timeout + linger + [`BUDGET_MARGIN`] must fit in the Kubernetes
     ///   grace period, if one is configured.
+    ///
+    /// The sums saturate: no value makes this panic.
     pub fn budget_problems(&self, hooks: usize) -> Vec<BudgetProblem> {
         let s = &self.shutdown;
+        self.problems(&Timings {
+            timeout: s.timeout,
+            announce_delay: s.announce_delay,
+            drain_timeout: s.drain_timeout,
+            hook_timeout: s.hook_timeout,
+            hooks,
+        })
+    }
+
+    /// What does not fit for `shutdown` as built: its timings
+    /// ([`Shutdown::settings`]) and the hooks registered on it
+    /// ([`Shutdown::hook_count`]), each counted at the default hook timeout,
+    /// one after another (an upper bound when a phase runs concurrently);
+    /// the linger and grace period from this configuration. Call it once
+    /// every component has registered its hooks.
+    ///
+    /// ```
+    /// use winddown_config::{BudgetProblem, Config};
+    ///
+    /// let config = Config::load_from(None, [("APP__SHUTDOWN__HOOK_TIMEOUT", "6s")]).unwrap();
+    /// let shutdown = config.shutdown.builder().no_signals().build();
+    /// for name in ["queue", "cache", "db"] {
+    ///     shutdown.on_cleanup(name, |_| async { Ok(()) }).unwrap();
+    /// }
+    /// // 0s + 15s + 3 × 6s = 33s > 30s
+    /// let problems = config.budget_problems_for(&shutdown);
+    /// assert!(matches!(problems[..], [BudgetProblem::OverTimeout { hooks: 3, .. }]));
+    /// ```
+    pub fn budget_problems_for(&self, shutdown: &Shutdown) -> Vec<BudgetProblem> {
+        let settings = shutdown.settings();
+        self.problems(&Timings {
+            timeout: settings.timeout,
+            announce_delay: settings.announce_delay,
+            drain_timeout: settings.drain_timeout,
+            hook_timeout: settings.hook_timeout,
+            hooks: shutdown.hook_count(),
+        })
+    }
+
+    fn problems(&self, t: &Timings) -> Vec<BudgetProblem> {
         let mut problems = Vec::new();
-        let hook_count = u32::try_from(hooks).unwrap_or(u32::MAX);
-        let needed = s.announce_delay + s.drain_timeout + s.hook_timeout.saturating_mul(hook_count);
-        if needed > s.timeout {
+        let hook_count = u32::try_from(t.hooks).unwrap_or(u32::MAX);
+        // Saturating: the fields are public, so any `Duration` can get here.
+        let needed = t
+            .announce_delay
+            .saturating_add(t.drain_timeout)
+            .saturating_add(t.hook_timeout.saturating_mul(hook_count));
+        if needed > t.timeout {
             problems.push(BudgetProblem::OverTimeout {
-                announce_delay: s.announce_delay,
-                drain_timeout: s.drain_timeout,
-                hook_timeout: s.hook_timeout,
-                hooks,
+                announce_delay: t.announce_delay,
+                drain_timeout: t.drain_timeout,
+                hook_timeout: t.hook_timeout,
+                hooks: t.hooks,
                 needed,
-                timeout: s.timeout,
+                timeout: t.timeout,
             });
         }
-        if let Some(grace_period) = s.kubernetes_grace_period {
-            let needed = s.timeout + self.metrics.linger + BUDGET_MARGIN;
+        if let Some(grace_period) = self.shutdown.kubernetes_grace_period {
+            let needed = t
+                .timeout
+                .saturating_add(self.metrics.linger)
+                .saturating_add(BUDGET_MARGIN);
             if needed > grace_period {
                 problems.push(BudgetProblem::OverGracePeriod {
-                    timeout: s.timeout,
+                    timeout: t.timeout,
                     linger: self.metrics.linger,
                     margin: BUDGET_MARGIN,
                     needed,
@@ -181,7 +241,36 @@ impl Config {
     /// assert!(config.check_budget_for_hooks(3).is_ok());
     /// ```
     pub fn check_budget_for_hooks(&self, hooks: usize) -> Result<(), ConfigError> {
-        let problems = self.budget_problems(hooks);
+        self.report_budget(self.budget_problems(hooks))
+    }
+
+    /// Checks the budget of `shutdown` as built, counting the hooks
+    /// registered on it (see [`budget_problems_for`](Self::budget_problems_for)),
+    /// as `shutdown.budget_check` says: `warn` logs each problem through
+    /// `tracing`, `error` returns the first one, `off` says nothing. What a
+    /// service calls once its components have registered their hooks.
+    ///
+    /// # Errors
+    ///
+    /// With `shutdown.budget_check = "error"`, the first problem.
+    ///
+    /// ```
+    /// use winddown_config::{Config, ConfigError};
+    ///
+    /// let config = Config::load_from(None, [("APP__SHUTDOWN__BUDGET_CHECK", "error")]).unwrap();
+    /// let shutdown = config.shutdown.builder().no_signals().build();
+    /// for name in ["a", "b", "c"] {
+    ///     shutdown.on_cleanup(name, |_| async { Ok(()) }).unwrap();
+    /// }
+    /// assert!(config.check_budget_for(&shutdown).is_ok()); // 15s + 3 × 5s = 30s
+    /// shutdown.on_cleanup("d", |_| async { Ok(()) }).unwrap();
+    /// assert!(matches!(config.check_budget_for(&shutdown), Err(ConfigError::Budget(_))));
+    /// ```
+    pub fn check_budget_for(&self, shutdown: &Shutdown) -> Result<(), ConfigError> {
+        self.report_budget(self.budget_problems_for(shutdown))
+    }
+
+    fn report_budget(&self, problems: Vec<BudgetProblem>) -> Result<(), ConfigError> {
         match self.shutdown.budget_check {
             BudgetCheck::Off => Ok(()),
             BudgetCheck::Warn => {

@@ -10,6 +10,31 @@ use winddown_core::{Shutdown, ShutdownBuilder, defaults};
 
 use crate::de::{self, show};
 
+/// The longest duration any key takes: 24 hours.
+///
+/// Every duration of the configuration (`shutdown.timeout`,
+/// `announce_delay`, `drain_timeout`, `hook_timeout`, `retry_after`,
+/// `kubernetes_grace_period`, `metrics.linger`) must be at most this; a
+/// longer one is refused at load time with a message naming the key, the
+/// value and this maximum. A shutdown is a matter of seconds to minutes:
+/// Kubernetes' default `terminationGracePeriodSeconds` is 30 s, and although
+/// the field has no upper bound, a grace period of a day is already far past
+/// any drain a load balancer waits for. A bound this far above real use
+/// refuses typos (`"300000000000y"`) and overflows, never a real setting.
+///
+/// ```
+/// use winddown_config::{Config, MAX_DURATION};
+///
+/// assert_eq!(MAX_DURATION, std::time::Duration::from_secs(24 * 60 * 60));
+/// assert!(Config::load_from(None, [("APP__SHUTDOWN__TIMEOUT", "24h")]).is_ok());
+/// let err = Config::load_from(None, [("APP__SHUTDOWN__TIMEOUT", "25h")]).unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     r#"shutdown.timeout: expected a duration of at most "24h" (the longest any winddown duration may be), got "25h" (from APP__SHUTDOWN__TIMEOUT)"#
+/// );
+/// ```
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The whole configuration: `[server]`, `[shutdown]`, `[metrics]`, `[log]`.
 ///
 /// Load it with [`Config::load`] (defaults, then a TOML file, then `APP__…`
@@ -85,9 +110,9 @@ impl Default for ServerConfig {
 
 /// `[shutdown]`: the timings of the sequence and of the drain layer.
 ///
-/// [`builder`](Self::builder) turns it into a
-/// [`ShutdownBuilder`]; the HTTP parts (`retry_after`, `exempt_paths`) are
-/// plain data for the drain layer.
+/// [`builder`](Self::builder) turns it into a [`ShutdownBuilder`];
+/// `drain_layer` (feature `http`) turns the HTTP parts (`retry_after`,
+/// `exempt_paths`) into the drain layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -169,6 +194,37 @@ impl ShutdownConfig {
             .announce_delay(self.announce_delay)
             .drain_timeout(self.drain_timeout)
             .hook_timeout(self.hook_timeout)
+    }
+}
+
+#[cfg(feature = "http")]
+impl ShutdownConfig {
+    /// The [`DrainLayer`](winddown_http::DrainLayer) draining on `shutdown`
+    /// with these settings: `Retry-After` from `retry_after`, the exempt
+    /// paths from `exempt_paths`. One call, so that neither is left out.
+    /// (Feature `http`; on in the `winddown` facade.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_config::Config;
+    ///
+    /// let config = Config::load_from(
+    ///     None,
+    ///     [
+    ///         ("APP__SHUTDOWN__RETRY_AFTER", "10s"),
+    ///         ("APP__SHUTDOWN__EXEMPT_PATHS", "/livez,/metrics"),
+    ///     ],
+    /// )
+    /// .unwrap();
+    /// let shutdown = config.shutdown.builder().no_signals().build();
+    /// let layer = config.shutdown.drain_layer(&shutdown);
+    /// assert_eq!(layer.retry_after_duration(), Duration::from_secs(10));
+    /// assert_eq!(layer.exempt_path_list(), ["/livez", "/metrics"]);
+    /// ```
+    pub fn drain_layer(&self, shutdown: &Shutdown) -> winddown_http::DrainLayer {
+        winddown_http::DrainLayer::new(shutdown.clone())
+            .retry_after(self.retry_after)
+            .exempt_paths(self.exempt_paths.iter().cloned())
     }
 }
 

@@ -19,7 +19,8 @@ where
     D: Deserializer<'de>,
 {
     let raw = Raw::deserialize(deserializer)?;
-    parse(&raw).ok_or_else(|| D::Error::custom(format!("expected {}, got {raw}", kind.expected())))
+    let expected = kind.check(&raw).err().unwrap_or(kind.expected());
+    parse(&raw).ok_or_else(|| D::Error::custom(format!("expected {expected}, got {raw}")))
 }
 
 pub(crate) fn show(duration: Duration) -> String {

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::BudgetProblem;
+use crate::shown::shown;
 
 /// The exit code of a service that refuses its configuration: `EX_CONFIG`
 /// from `sysexits.h`.
@@ -29,8 +30,8 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Default => Ok(()),
-            Origin::File(path) => write!(f, " (in {})", path.display()),
-            Origin::Env(name) => write!(f, " (from {name})"),
+            Origin::File(path) => write!(f, " (in {})", shown(&path.display().to_string())),
+            Origin::Env(name) => write!(f, " (from {})", shown(name)),
         }
     }
 }
@@ -69,7 +70,7 @@ pub enum ConfigError {
         origin: Origin,
     },
     /// A key nobody reads (a typo, most likely).
-    #[error("{key}: unknown key, got {value}{origin}; {hint}")]
+    #[error("{}: unknown key, got {value}{origin}; {hint}", shown(key))]
     UnknownKey {
         /// The key as written.
         key: String,
@@ -80,8 +81,9 @@ pub enum ConfigError {
         /// The closest known key, or the known ones.
         hint: String,
     },
-    /// The file is missing or is not valid TOML.
-    #[error("{}: {message}", path.display())]
+    /// The file is missing, is not a regular file, cannot be read, is too
+    /// large or is not valid TOML.
+    #[error("{}: {}", shown(&path.display().to_string()), shown(message))]
     File {
         /// The file.
         path: PathBuf,
@@ -92,7 +94,7 @@ pub enum ConfigError {
     #[error("{0}")]
     Budget(BudgetProblem),
     /// Any other failure of the configuration loader.
-    #[error("cannot load the configuration: {0}")]
+    #[error("cannot load the configuration: {}", shown(.0))]
     Load(String),
 }
 

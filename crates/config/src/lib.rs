@@ -7,7 +7,7 @@
 //! - [`Config::load`]: defaults, then a TOML file, then environment variables
 //!   with the `APP` prefix and `__` separator (`APP__SHUTDOWN__DRAIN_TIMEOUT=10s`).
 //! - A bad value, a wrong type, a negative or zero duration where that makes
-//!   no sense, or an unknown key is a [`ConfigError`] that names the key, the
+//!   no sense, a duration over [`MAX_DURATION`] (24 h), or an unknown key is a [`ConfigError`] that names the key, the
 //!   value, what was expected and where the value came from;
 //!   [`Config::load_or_exit`] prints it and exits with [`EX_CONFIG`] (78)
 //!   before anything starts.
@@ -15,9 +15,15 @@
 //!   global deadline, or the deadline in the Kubernetes grace period
 //!   ([`Config::budget_problems`]).
 //! - [`ShutdownConfig::builder`] configures the core's
-//!   [`Shutdown`](winddown_core::Shutdown); the HTTP and metrics parts are
-//!   plain data (`Duration`, `Vec<String>`, `Option<String>`,
-//!   `Option<PathBuf>`), so other crates need not depend on this one.
+//!   [`Shutdown`](winddown_core::Shutdown), `ShutdownConfig::drain_layer`
+//!   (feature `http`) the drain layer, and [`Config::check_budget_for`]
+//!   checks the budget against the hooks registered on it. The HTTP and
+//!   metrics parts are plain data (`Duration`, `Vec<String>`,
+//!   `Option<String>`, `Option<PathBuf>`), so other crates need not depend
+//!   on this one.
+//! - Limits: every duration at most [`MAX_DURATION`] (24 h), the file at
+//!   most [`MAX_FILE_SIZE`] (1 MiB) and a regular file; credentials in a URL
+//!   are shown as `***` in every message, control characters escaped.
 //!
 //! # Examples
 //!
@@ -52,10 +58,12 @@ mod error;
 mod load;
 mod raw;
 mod schema;
+mod shown;
 
 pub use crate::config::{
-    BudgetCheck, Config, LogConfig, LogFormat, MetricsConfig, ServerConfig, ShutdownConfig,
+    BudgetCheck, Config, LogConfig, LogFormat, MAX_DURATION, MetricsConfig, ServerConfig,
+    ShutdownConfig,
 };
 pub use budget::{BUDGET_MARGIN, BudgetProblem};
 pub use error::{ConfigError, EX_CONFIG, Origin};
-pub use load::{ENV_PREFIX, ENV_SEPARATOR};
+pub use load::{ENV_PREFIX, ENV_SEPARATOR, MAX_FILE_SIZE};

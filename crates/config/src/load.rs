@@ -2,9 +2,11 @@
 //! then every key checked before anything starts.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, FileType, OpenOptions};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use config::{Environment, File, FileFormat, Source, Value, ValueKind};
+use config::{Environment, FileFormat, Format, Source, Value, ValueKind};
 use winddown_core::defaults;
 
 use crate::raw::Raw;
@@ -16,6 +18,12 @@ pub const ENV_PREFIX: &str = "APP";
 /// Separates the prefix, the section and the key in a variable's name.
 pub const ENV_SEPARATOR: &str = "__";
 
+/// The largest configuration file [`Config::load`] reads: 1 MiB. A larger
+/// one is refused before it is read (a service's settings fit in a few
+/// hundred bytes; anything this large is a mistake, or an attack on the
+/// memory of the service).
+pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
+
 const ENV_ORIGIN: &str = "the environment";
 const TABLE: &str = "a table of keys (a [section] in the file)";
 
@@ -24,6 +32,11 @@ impl Config {
     /// error if given and missing), then the process's `APP__…` environment
     /// variables; checks every key, then the budget (see
     /// [`check_budget`](Self::check_budget)).
+    ///
+    /// The file must be a regular file (a directory, FIFO or device is
+    /// refused without being read) of at most [`MAX_FILE_SIZE`] (1 MiB),
+    /// checked before reading; every duration at most
+    /// [`MAX_DURATION`](crate::MAX_DURATION) (24 h).
     ///
     /// Environment variables name the key with `__` between the parts
     /// (`APP__SHUTDOWN__DRAIN_TIMEOUT=10s`, case does not matter); lists are
@@ -126,13 +139,7 @@ impl Config {
             .set_default("shutdown.announce_delay", announce_default)
             .map_err(|e| ConfigError::Load(e.to_string()))?;
         if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError::File {
-                    path: path.to_owned(),
-                    message: "no such configuration file".to_owned(),
-                });
-            }
-            builder = builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+            builder = builder.add_source(ParsedFile::read(path)?);
         }
         let built = builder
             .add_source(
@@ -141,13 +148,7 @@ impl Config {
                     .source(Some(app_env.into_iter().collect())),
             )
             .build()
-            .map_err(|error| match (file, error) {
-                (Some(path), config::ConfigError::FileParse { cause, .. }) => ConfigError::File {
-                    path: path.to_owned(),
-                    message: one_line(&cause.to_string()),
-                },
-                (_, other) => ConfigError::Load(one_line(&other.to_string())),
-            })?;
+            .map_err(|error| ConfigError::Load(one_line(&error.to_string())))?;
 
         let tree = built
             .collect()
@@ -180,6 +181,119 @@ impl Config {
     }
 }
 
+/// A configuration file, checked, read (at most [`MAX_FILE_SIZE`]) and
+/// parsed before the loader sees it, so every failure names the path and
+/// the real cause.
+#[derive(Debug, Clone)]
+struct ParsedFile(config::Map<String, Value>);
+
+impl ParsedFile {
+    fn read(path: &Path) -> Result<ParsedFile, ConfigError> {
+        let fail = |message: String| ConfigError::File {
+            path: path.to_owned(),
+            message,
+        };
+        // Look before opening: a FIFO or a device is refused without being
+        // opened (opening a FIFO waits for a writer).
+        let metadata = fs::metadata(path).map_err(|e| {
+            fail(match e.kind() {
+                std::io::ErrorKind::NotFound => "no such configuration file".to_owned(),
+                _ => format!("cannot read it: {e}"),
+            })
+        })?;
+        check_file(&metadata).map_err(fail)?;
+        let mut options = OpenOptions::new();
+        options.read(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Should the path become a FIFO after the check, the open must
+            // not wait for a writer: the check below refuses it.
+            options.custom_flags(libc::O_NONBLOCK);
+        }
+        let file = options
+            .open(path)
+            .map_err(|e| fail(format!("cannot read it: {e}")))?;
+        // The file opened is the one checked, whatever the path says now.
+        let metadata = file
+            .metadata()
+            .map_err(|e| fail(format!("cannot read it: {e}")))?;
+        check_file(&metadata).map_err(fail)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_SIZE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| fail(format!("cannot read it: {e}")))?;
+        if bytes.len() as u64 > MAX_FILE_SIZE {
+            return Err(fail(too_large(None)));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            fail(format!(
+                "is not UTF-8 text (invalid byte at offset {}); expected a TOML file",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        let uri = path.display().to_string();
+        FileFormat::Toml
+            .parse(Some(&uri), &text)
+            .map(ParsedFile)
+            .map_err(|cause| fail(one_line(&cause.to_string())))
+    }
+}
+
+impl Source for ParsedFile {
+    fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<config::Map<String, Value>, config::ConfigError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// A regular file of at most [`MAX_FILE_SIZE`] bytes, or what is wrong.
+fn check_file(metadata: &fs::Metadata) -> Result<(), String> {
+    let kind = metadata.file_type();
+    if !kind.is_file() {
+        return Err(format!(
+            "is {}, not a configuration file; expected a regular TOML file",
+            describe(kind)
+        ));
+    }
+    if metadata.len() > MAX_FILE_SIZE {
+        return Err(too_large(Some(metadata.len())));
+    }
+    Ok(())
+}
+
+fn too_large(size: Option<u64>) -> String {
+    let size = size.map_or_else(|| "larger".to_owned(), |n| format!("{n} bytes,"));
+    format!("is {size} over the limit of {MAX_FILE_SIZE} bytes (1 MiB) for a configuration file")
+}
+
+/// "a directory", "a FIFO (named pipe)", …
+fn describe(kind: FileType) -> &'static str {
+    if kind.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+    }
+    "something other than a regular file"
+}
+
 /// Every key known, every value acceptable; the first problem in
 /// alphabetical order of keys.
 fn check(
@@ -206,12 +320,12 @@ fn check(
                 return Err(unknown(&key, value, origin));
             };
             let raw = Raw::from(value);
-            if !spec.kind.accepts(&raw) {
+            if let Err(expected) = spec.kind.check(&raw) {
                 return Err(ConfigError::Invalid {
                     origin: origin(&key, value),
                     key,
                     value: raw.to_string(),
-                    expected: spec.kind.expected(),
+                    expected,
                 });
             }
         }

@@ -28,7 +28,9 @@ impl Raw {
     }
 }
 
-/// As TOML would write it: `"ten"`, `5`, `true`, `["/a", 1]`.
+/// As TOML would write it: `"ten"`, `5`, `true`, `["/a", 1]`; strings
+/// with control characters escaped and the user information of URLs
+/// replaced by `***`, since this is what error messages show.
 impl fmt::Display for Raw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -36,7 +38,8 @@ impl fmt::Display for Raw {
             Raw::Bool(b) => write!(f, "{b}"),
             Raw::Int(i) => write!(f, "{i}"),
             Raw::Float(x) => write!(f, "{x:?}"),
-            Raw::Str(s) => write!(f, "{s:?}"),
+            // Debug-quoted: control characters escaped. Never a secret.
+            Raw::Str(s) => write!(f, "{:?}", crate::shown::redact_userinfo(s)),
             Raw::List(items) => {
                 f.write_str("[")?;
                 for (i, item) in items.iter().enumerate() {

@@ -7,7 +7,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::raw::Raw;
-use crate::{BudgetCheck, LogFormat};
+use crate::{BudgetCheck, LogFormat, MAX_DURATION};
+
+/// The "expected …" part of the message for a Pushgateway URL with a user
+/// or password in it (the value shown has them replaced by `***`).
+pub(crate) const URL_CREDENTIALS: &str = r#"an http:// URL without user or password like "http://pushgateway:9091" (credentials in the URL are not supported: the push sends no Authorization header; put a proxy that adds it in front of the gateway)"#;
+
+/// The "expected …" part of the message for a duration above
+/// [`MAX_DURATION`]; a unit test keeps the two in step.
+pub(crate) const OVER_MAX: &str =
+    r#"a duration of at most "24h" (the longest any winddown duration may be)"#;
 
 /// What a key accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +64,29 @@ impl Kind {
         }
     }
 
+    /// `Ok` if `raw` is acceptable, else the "expected …" part of the
+    /// message: [`OVER_MAX`] for a duration that is too long, whatever the
+    /// key's other rules.
+    pub(crate) fn check(self, raw: &Raw) -> Result<(), &'static str> {
+        let is_duration = matches!(
+            self,
+            Kind::Duration | Kind::PositiveDuration | Kind::WholeSeconds | Kind::GracePeriod
+        );
+        if is_duration && parse_duration(raw) == Err(BadDuration::TooLong) {
+            return Err(OVER_MAX);
+        }
+        if self == Kind::PushgatewayUrl && raw.as_str().is_some_and(crate::shown::has_userinfo) {
+            return Err(URL_CREDENTIALS);
+        }
+        if self.accepts(raw) {
+            Ok(())
+        } else {
+            Err(self.expected())
+        }
+    }
+
     /// Whether `raw` is acceptable.
-    pub(crate) fn accepts(self, raw: &Raw) -> bool {
+    fn accepts(self, raw: &Raw) -> bool {
         match self {
             Kind::Duration => duration(raw).is_some(),
             Kind::PositiveDuration => positive_duration(raw).is_some(),
@@ -111,13 +141,31 @@ pub(crate) fn find(path: &str) -> Option<&'static Key> {
 
 // ----- parsers: `None` means "not acceptable" -----
 
-pub(crate) fn duration(raw: &Raw) -> Option<Duration> {
-    let text = raw.as_str()?.trim();
+/// Why a value is not a duration winddown takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadDuration {
+    /// Not a duration at all (or a negative one).
+    Invalid,
+    /// A duration above [`MAX_DURATION`], or too large to represent.
+    TooLong,
+}
+
+pub(crate) fn parse_duration(raw: &Raw) -> Result<Duration, BadDuration> {
+    let text = raw.as_str().ok_or(BadDuration::Invalid)?.trim();
     // humantime refuses signs, but say so for "-0s" too.
     if text.starts_with(['-', '+']) {
-        return None;
+        return Err(BadDuration::Invalid);
     }
-    humantime::parse_duration(text).ok()
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration <= MAX_DURATION => Ok(duration),
+        Ok(_) | Err(humantime::DurationError::NumberOverflow) => Err(BadDuration::TooLong),
+        Err(_) => Err(BadDuration::Invalid),
+    }
+}
+
+/// A duration up to [`MAX_DURATION`].
+pub(crate) fn duration(raw: &Raw) -> Option<Duration> {
+    parse_duration(raw).ok()
 }
 
 pub(crate) fn positive_duration(raw: &Raw) -> Option<Duration> {
@@ -205,5 +253,53 @@ pub(crate) fn log_format(raw: &Raw) -> Option<LogFormat> {
         "text" => Some(LogFormat::Text),
         "json" => Some(LogFormat::Json),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Raw {
+        Raw::Str(s.to_owned())
+    }
+
+    #[test]
+    fn the_maximum_is_the_one_the_message_names() {
+        assert_eq!(humantime::parse_duration("24h").unwrap(), MAX_DURATION);
+        assert!(OVER_MAX.contains(r#""24h""#));
+    }
+
+    #[test]
+    fn durations_up_to_the_maximum_and_not_beyond() {
+        assert_eq!(duration(&text("24h")), Some(MAX_DURATION));
+        assert_eq!(duration(&text("86400s")), Some(MAX_DURATION));
+        for long in [
+            "86401s",
+            "24h 1ns",
+            "2days",
+            "18446744073709551615s",
+            "300000000000y",
+        ] {
+            assert_eq!(
+                parse_duration(&text(long)),
+                Err(BadDuration::TooLong),
+                "{long}"
+            );
+            for kind in [
+                Kind::Duration,
+                Kind::PositiveDuration,
+                Kind::WholeSeconds,
+                Kind::GracePeriod,
+            ] {
+                assert_eq!(kind.check(&text(long)), Err(OVER_MAX), "{kind:?} {long}");
+            }
+        }
+        assert_eq!(parse_duration(&text("-5s")), Err(BadDuration::Invalid));
+        assert_eq!(parse_duration(&text("ten")), Err(BadDuration::Invalid));
+        assert_eq!(
+            Kind::Duration.check(&text("ten")),
+            Err(Kind::Duration.expected())
+        );
     }
 }

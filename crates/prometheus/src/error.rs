@@ -41,7 +41,8 @@ pub enum InstallError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PushError {
-    /// The base URL cannot be used.
+    /// The base URL cannot be used. The URL in it has any user
+    /// information replaced by `***`.
     #[error(
         "invalid Pushgateway URL {url:?}: {reason}; expected a base URL like \"http://pushgateway:9091\""
     )]
@@ -79,7 +80,9 @@ pub enum PushError {
         url: String,
         /// The status it answered.
         status: http::StatusCode,
-        /// The start of its answer (it explains what it refused).
+        /// The start of its answer (it explains what it refused): at most
+        /// 512 bytes, on one line, control characters escaped (`\n`,
+        /// `\u{1b}`), so a hostile gateway cannot forge log lines.
         body: String,
     },
     /// It took longer than the push timeout.

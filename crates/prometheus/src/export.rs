@@ -25,7 +25,10 @@ use crate::{LingerOutcome, PrometheusMetrics, PushError, Pushgateway, write_text
 ///
 /// - **linger** (off when zero): waits until one scrape of `/metrics` that
 ///   started after the figures were final has been served, or the bound
-///   passed. Pick a bound a bit above the scrape interval.
+///   passed. Pick a bound a bit above the scrape interval. Only when a
+///   scraper exists: if `/metrics` was never scraped since start, nobody
+///   will come for a last scrape (a laptop, a CI run), so it logs that once
+///   and goes on at once ([`LingerOutcome::NoScraper`]).
 /// - **push**: one `PUT` to the [`Pushgateway`] group, bounded by its
 ///   timeout.
 /// - **textfile**: [`write_textfile`] to the path.
@@ -101,6 +104,14 @@ impl FinalExport {
     }
 
     /// Wait up to `max` for one more scrape (zero: off, the default).
+    ///
+    /// Only if `/metrics` (a [`MetricsService`](crate::MetricsService) of
+    /// these metrics) has served at least one scrape since start, before
+    /// the export runs: a scraper seen before the shutdown (or during it)
+    /// comes back for the last figures, while a process nobody scrapes (a
+    /// service started on a laptop, then Ctrl+C) has no one to wait for and
+    /// exits at once, logging that no scraper was seen. To wait whatever
+    /// happened before, call [`PrometheusMetrics::linger`] yourself.
     pub fn linger(mut self, max: Duration) -> Self {
         self.linger = max;
         self
@@ -166,6 +177,14 @@ impl FinalExport {
         let linger = async {
             if self.linger.is_zero() {
                 return LingerOutcome::Off;
+            }
+            if self.metrics.scrapes() == 0 {
+                info!(
+                    target: "winddown",
+                    linger_seconds = self.linger.as_secs_f64(),
+                    "no scraper seen: /metrics was never scraped since start, so there is no last scrape to wait for"
+                );
+                return LingerOutcome::NoScraper;
             }
             let outcome = self.metrics.linger(self.linger).await;
             match outcome {

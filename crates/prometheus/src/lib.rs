@@ -59,6 +59,7 @@ mod linger;
 mod pushgateway;
 mod recorder;
 pub mod service;
+mod shown;
 mod textfile;
 
 pub use error::{InstallError, PushError};

@@ -19,9 +19,14 @@ use tokio::time::Instant;
 /// assert_eq!(outcome.to_string(), "scraped after 0.700s");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LingerOutcome {
     /// Lingering is off (a zero bound).
     Off,
+    /// Not waited for: nothing had scraped `/metrics` since start, so no
+    /// scraper would come for a last scrape (a laptop, a test run). See
+    /// [`FinalExport::linger`](crate::FinalExport::linger).
+    NoScraper,
     /// A scrape was served after the last figures were recorded.
     Scraped {
         /// How long it took.
@@ -45,6 +50,9 @@ impl std::fmt::Display for LingerOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LingerOutcome::Off => f.write_str("off"),
+            LingerOutcome::NoScraper => {
+                f.write_str("skipped: /metrics was never scraped, no scraper to wait for")
+            }
             LingerOutcome::Scraped { waited } => {
                 write!(f, "scraped after {:.3}s", waited.as_secs_f64())
             }

@@ -11,11 +11,14 @@ use tokio::net::TcpStream;
 
 use crate::PushError;
 use crate::service::CONTENT_TYPE_TEXT;
+use crate::shown::{bounded_line, has_userinfo, redact_userinfo};
 
 /// The default bound of one push.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
-/// How much of a refusal's body is kept in the error.
+/// How much of a refusal's body is read and kept (escaped) in the error.
 const MAX_ERROR_BODY: usize = 512;
+/// Why a URL with `user:password@` is refused.
+const CREDENTIALS: &str = "credentials in the URL are not supported (the push sends no Authorization header; put a proxy that adds it in front of the gateway)";
 
 /// A Pushgateway group to push the last shutdown's figures to.
 ///
@@ -81,12 +84,19 @@ impl Pushgateway {
     /// # Errors
     ///
     /// [`PushError::InvalidUrl`] for anything but an `http://` URL with a
-    /// host and no query, [`PushError::EmptyJob`] for an empty job.
+    /// host, no query and no credentials (`user:password@`, shown as `***@`
+    /// in the error: a password never reaches a message),
+    /// [`PushError::EmptyJob`] for an empty job.
     pub fn new(base_url: &str, job: impl Into<String>) -> Result<Pushgateway, PushError> {
+        // Never the URL as given: it may carry a password.
         let invalid = |reason: &str| PushError::InvalidUrl {
-            url: base_url.to_owned(),
+            url: redact_userinfo(base_url).into_owned(),
             reason: reason.to_owned(),
         };
+        // Before parsing: a URL that does not parse may still hold a password.
+        if has_userinfo(base_url) {
+            return Err(invalid(CREDENTIALS));
+        }
         let uri: Uri = base_url
             .parse()
             .map_err(|_| invalid("it is not a valid URL"))?;
@@ -100,7 +110,7 @@ impl Pushgateway {
             return Err(invalid("it has no host"));
         }
         if authority.as_str().contains('@') {
-            return Err(invalid("credentials in the URL are not supported"));
+            return Err(invalid(CREDENTIALS));
         }
         if uri.query().is_some() {
             return Err(invalid("it has a query string"));
@@ -243,22 +253,27 @@ impl Pushgateway {
         let result = async {
             let response = sender.send_request(request).await.map_err(http)?;
             let status = response.status();
-            let answer = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(http)?
-                .to_bytes();
+            // Read a bounded start of the answer only: the gateway may send
+            // anything, for as long as the timeout lets it.
+            let mut body = response.into_body();
+            let mut answer = Vec::new();
+            while answer.len() <= MAX_ERROR_BODY {
+                match body.frame().await {
+                    Some(frame) => {
+                        if let Ok(data) = frame.map_err(http)?.into_data() {
+                            answer.extend_from_slice(&data);
+                        }
+                    }
+                    None => break,
+                }
+            }
             if status.is_success() {
                 return Ok(());
             }
-            let answer = String::from_utf8_lossy(&answer[..answer.len().min(MAX_ERROR_BODY)])
-                .trim()
-                .to_owned();
             Err(PushError::Status {
                 url: url.to_owned(),
                 status,
-                body: answer,
+                body: bounded_line(&answer, MAX_ERROR_BODY),
             })
         }
         .await;
@@ -358,6 +373,23 @@ mod tests {
             message("http://gw:9091/?x=1"),
             "invalid Pushgateway URL \"http://gw:9091/?x=1\": it has a query string; expected a base URL like \"http://pushgateway:9091\""
         );
+        assert_eq!(
+            message("http://user:s3cret@gw:9091"),
+            "invalid Pushgateway URL \"http://***@gw:9091\": credentials in the URL are not supported (the push sends no Authorization header; put a proxy that adds it in front of the gateway); expected a base URL like \"http://pushgateway:9091\""
+        );
+        for url in [
+            "http://u:s3cret@gw:9091",
+            "http://u:s3c@ret@gw",
+            "u:s3cret@gw:9091",
+            "ftp://u:s3cret@gw",
+        ] {
+            let shown = message(url);
+            assert!(!shown.contains("s3c"), "{shown}");
+            assert!(
+                shown.contains("credentials in the URL are not supported"),
+                "{shown}"
+            );
+        }
         assert!(matches!(
             Pushgateway::new("http://gw:9091", ""),
             Err(PushError::EmptyJob)

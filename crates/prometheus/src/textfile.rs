@@ -1,19 +1,34 @@
 //! Writing a node_exporter textfile atomically.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+/// How many random characters the temporary file's name carries.
+const RANDOM_CHARS: usize = 16;
 
 /// Writes `contents` to `path` atomically, for node_exporter's textfile
 /// collector (`--collector.textfile.directory`).
 ///
-/// The text goes to a temporary file in the same directory (named
-/// `.<file name>.<pid>.tmp`, which the collector ignores since it reads
-/// `*.prom` only), is flushed to disk (`fsync`), then renamed over `path`, and
-/// the directory is synced. A reader therefore sees either the old file or the
-/// new one, never half of it, even across a crash. The directory must exist.
-/// The file stays after the process exits, so node_exporter keeps exposing
-/// the last shutdown's figures until the next one replaces them.
+/// The text goes to a new temporary file in the same directory, is flushed
+/// to disk (`fsync`), then renamed over `path`, and the directory is synced.
+/// A reader therefore sees either the old file or the new one, never half of
+/// it, even across a crash. The directory must exist. The file stays after
+/// the process exits, so node_exporter keeps exposing the last shutdown's
+/// figures until the next one replaces them; it is readable by all
+/// (`0644` before the umask), as the collector often runs as another user.
+///
+/// # Safe in a shared directory
+///
+/// The textfile directory is often writable by other users and services.
+/// The temporary file gets an unpredictable name (`.<file name>.<random>.tmp`,
+/// which the collector ignores since it reads `*.prom` only) and is created
+/// exclusively (`O_CREAT | O_EXCL`, through the `tempfile` crate): if
+/// anything already exists under that name, a symbolic link planted by
+/// someone else included, another name is drawn; no link is ever followed.
+/// The rename then replaces `path` itself, so a symbolic link planted at
+/// `path` is replaced by the new regular file, and whatever it pointed to is
+/// left untouched.
 ///
 /// Blocking I/O: from async code call it inside
 /// `tokio::task::spawn_blocking` ([`FinalExport`](crate::FinalExport) does).
@@ -49,28 +64,32 @@ pub fn write_textfile(path: impl AsRef<Path>, contents: &str) -> io::Result<()> 
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(format!(".{}.tmp", std::process::id()));
-    let temp = dir.join(temp_name);
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(name);
+    prefix.push(".");
 
-    let written = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)?;
-        file.write_all(contents.as_bytes())?;
-        file.sync_all()
-    })();
+    let mut builder = tempfile::Builder::new();
+    builder
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .rand_bytes(RANDOM_CHARS);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o644));
+    }
+    let mut temp = builder
+        .tempfile_in(&dir)
+        .map_err(|e| context("cannot create a temporary textfile in", &dir, e))?;
+    // On any error below, dropping `temp` removes the temporary file.
+    let written = temp
+        .write_all(contents.as_bytes())
+        .and_then(|()| temp.as_file().sync_all());
     if let Err(e) = written {
-        let _ = fs::remove_file(&temp);
-        return Err(context("cannot write textfile", &temp, e));
+        return Err(context("cannot write textfile", temp.path(), e));
     }
-    if let Err(e) = fs::rename(&temp, path) {
-        let _ = fs::remove_file(&temp);
-        return Err(context("cannot rename textfile into", path, e));
-    }
+    temp.persist(path)
+        .map_err(|e| context("cannot rename textfile into", path, e.error))?;
     // Make the rename itself durable.
     File::open(&dir)
         .and_then(|d| d.sync_all())
@@ -110,12 +129,11 @@ mod tests {
         let path = dir.join("nope").join("svc.prom");
         let err = write_textfile(&path, "x 1\n").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
-        let temp = dir
-            .join("nope")
-            .join(format!(".svc.prom.{}.tmp", std::process::id()));
         assert!(
-            err.to_string()
-                .starts_with(&format!("cannot write textfile {}: ", temp.display())),
+            err.to_string().starts_with(&format!(
+                "cannot create a temporary textfile in {}: ",
+                dir.join("nope").display()
+            )),
             "{err}"
         );
         fs::remove_dir_all(&dir).unwrap();

@@ -178,7 +178,10 @@ async fn the_service_serves_get_and_head_and_refuses_other_methods() {
 
 #[tokio::test]
 async fn a_scrape_counts_once_its_body_is_taken_and_dropped() {
-    let (_recorder, metrics) = local();
+    let (recorder, metrics) = local();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("winddown_rejected_requests_total").increment(1);
+    });
     let response = metrics.service().oneshot(get("/metrics")).await.unwrap();
     assert_eq!(metrics.scrapes(), 0, "not before the body is sent");
     let mut body = response.into_body();
@@ -249,6 +252,9 @@ fn the_final_export_holds_done_until_the_last_scrape() {
             .linger(Duration::from_secs(30))
             .register(&shutdown)
             .unwrap();
+        // A scraper exists: it scraped once before the shutdown.
+        let response = metrics.service().oneshot(get("/metrics")).await.unwrap();
+        response.into_body().collect().await.unwrap();
         shutdown.trigger();
         let mut driver = tokio::spawn({
             let shutdown = shutdown.clone();
@@ -286,5 +292,6 @@ fn the_final_export_holds_done_until_the_last_scrape() {
         text.contains("winddown_shutdown_duration_seconds_count 1"),
         "{text}"
     );
-    assert_eq!(metrics.scrapes(), 1);
+    // The scrape before the trigger, and the last one.
+    assert_eq!(metrics.scrapes(), 2);
 }

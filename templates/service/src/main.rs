@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use winddown::config::Config;
-use winddown::http::{DrainLayer, Liveness, Readiness};
+use winddown::http::{Liveness, Readiness};
 use winddown::prometheus::PrometheusMetrics;
 
 use crate::worker::{Jobs, Refused};
@@ -46,10 +46,11 @@ async fn main() {
         tracing::error!("{error}");
         std::process::exit(winddown::config::EX_CONFIG);
     }
-    // Does announce + drain + one hook timeout per hook fit the deadline
-    // (and the deadline the Kubernetes grace period)? Warns, or refuses
-    // with `budget_check = "error"`. Count your own hooks in.
-    if let Err(error) = config.check_budget_for_hooks(1) {
+    // Once every component has registered its hooks: does announce + drain
+    // + one hook timeout per registered hook fit the deadline (and the
+    // deadline the Kubernetes grace period)? Warns, or refuses with
+    // `budget_check = "error"`.
+    if let Err(error) = config.check_budget_for(&shutdown) {
         error.exit();
     }
 
@@ -61,11 +62,9 @@ async fn main() {
         .route_service("/healthz", Liveness::new(shutdown.clone()))
         .route_service("/readyz", Readiness::new(shutdown.clone()))
         .route_service("/metrics", metrics.service())
-        .layer(
-            DrainLayer::new(shutdown.clone())
-                .retry_after(config.shutdown.retry_after)
-                .exempt_paths(config.shutdown.exempt_paths.clone()),
-        );
+        // 503 + Retry-After (`shutdown.retry_after`) while draining, except
+        // for `shutdown.exempt_paths`.
+        .layer(config.shutdown.drain_layer(&shutdown));
 
     let listener = match TcpListener::bind(config.server.addr).await {
         Ok(listener) => listener,

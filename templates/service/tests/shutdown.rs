@@ -362,6 +362,21 @@ fn a_bad_setting_is_one_clear_line_and_exit_78() {
 }
 
 #[test]
+fn a_duration_too_long_to_be_real_is_refused_not_a_panic() {
+    let output = Command::new(env!("CARGO_BIN_EXE_{{project-name}}"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP__SHUTDOWN__TIMEOUT", "9223372036854775807s")
+        .output()
+        .expect("the service runs");
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        r#"configuration error: shutdown.timeout: expected a duration of at most "24h" (the longest any winddown duration may be), got "9223372036854775807s" (from APP__SHUTDOWN__TIMEOUT)"#
+    );
+}
+
+#[test]
 fn json_logs_are_one_object_per_line() {
     let mut service = Service::start(&[
         ("APP__LOG__FORMAT", "json".to_owned()),
@@ -381,4 +396,64 @@ fn json_logs_are_one_object_per_line() {
         );
     }
     assert!(output.contains(r#""message":"cleanup 1/1 done"#), "{output}");
+}
+
+/// Starts the service with a long linger and nothing else to flush.
+fn start_lingering(extra: &[(&str, String)]) -> (Service, SocketAddr) {
+    let mut env = vec![
+        ("APP__SHUTDOWN__ANNOUNCE_DELAY", "0s".to_owned()),
+        ("APP__METRICS__LINGER", "60s".to_owned()),
+        ("APP__METRICS__PUSHGATEWAY", String::new()),
+        ("APP__METRICS__TEXTFILE", String::new()),
+    ];
+    env.extend(extra.iter().cloned());
+    let mut service = Service::start(&env);
+    let line = service.expect_line("listening on ");
+    let addr = line
+        .rsplit("listening on ")
+        .next()
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or_else(|| panic!("an address in {line:?}"));
+    (service, addr)
+}
+
+#[test]
+fn ctrl_c_with_no_scraper_exits_at_once() {
+    // Nobody ever scrapes /metrics (a laptop): no last scrape to wait for.
+    let (mut service, addr) = start_lingering(&[]);
+    assert_eq!(get(addr, "/").status, 200);
+    let signalled = Instant::now();
+    service.signal("INT");
+    let (_, output) = service.wait();
+    let took = signalled.elapsed();
+    // The linger is 60 s: exiting well within half of it means it did not wait.
+    assert!(took < Duration::from_secs(30), "took {took:?}:\n{output}");
+    assert_eq!(output.matches("no scraper seen").count(), 1, "said once:\n{output}");
+    assert!(!output.contains("waiting for a last scrape of /metrics"), "{output}");
+    assert!(output.contains("shutdown report: clean (signal SIGINT)"), "{output}");
+}
+
+#[test]
+fn a_scraped_service_waits_for_its_last_scrape() {
+    let (mut service, addr) = start_lingering(&[("APP__SHUTDOWN__RETRY_AFTER", "7s".to_owned())]);
+    // A scraper: Prometheus scraped once before the shutdown.
+    assert_eq!(get(addr, "/metrics").status, 200);
+    service.signal("TERM");
+    service.expect_line("waiting for a last scrape");
+    // Still serving the probes and /metrics; refusing the rest with the
+    // configured Retry-After.
+    let refused = get(addr, "/");
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("retry-after"), Some("7"));
+    let last = get(addr, "/metrics");
+    assert_eq!(last.status, 200);
+    assert!(
+        last.body.contains("winddown_shutdown_duration_seconds_count 1"),
+        "the last scrape carries the shutdown's figures:\n{}",
+        last.body
+    );
+    let (code, output) = service.wait();
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("linger: scraped after"), "{output}");
+    assert!(!output.contains("no scraper seen"), "{output}");
 }

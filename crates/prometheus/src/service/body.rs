@@ -42,12 +42,16 @@ impl MetricsBody {
     }
 
     pub(super) fn scrape(text: Bytes, shared: Arc<Shared>, late: bool) -> Self {
+        // An empty rendering (nothing recorded yet) is still a scrape, but
+        // a connection never polls a body of length zero: count it when the
+        // body is dropped.
+        let empty = text.is_empty();
         MetricsBody {
-            data: Some(text),
+            data: (!empty).then_some(text),
             ticket: Some(Ticket {
                 shared,
                 late,
-                sent: false,
+                sent: empty,
             }),
         }
     }

@@ -1,0 +1,113 @@
+//! Text from the outside (a file, the environment) as error messages show
+//! it: the user information of URLs hidden, control characters escaped.
+
+use std::borrow::Cow;
+
+/// `text` with the user information of every URL in it replaced by `***`:
+/// `http://user:secret@gw:9091/` shows as `http://***@gw:9091/`. The start
+/// of the text counts as an authority too, so `user:secret@gw:9091` (no
+/// scheme) shows as `***@gw:9091`.
+pub(crate) fn redact_userinfo(text: &str) -> Cow<'_, str> {
+    let starts = std::iter::once(0).chain(text.match_indices("://").map(|(i, _)| i + 3));
+    let mut cuts = Vec::new();
+    for start in starts {
+        let authority = &text[start..];
+        let end = authority
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace()
+            })
+            .unwrap_or(authority.len());
+        if let Some(at) = authority[..end].rfind('@') {
+            cuts.push((start, start + at));
+        }
+    }
+    if cuts.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (start, at) in cuts {
+        if start < copied {
+            continue;
+        }
+        shown.push_str(&text[copied..start]);
+        shown.push_str("***");
+        copied = at;
+    }
+    shown.push_str(&text[copied..]);
+    Cow::Owned(shown)
+}
+
+/// Whether `text` carries user information (`user:password@`) where a URL
+/// has its authority.
+pub(crate) fn has_userinfo(text: &str) -> bool {
+    matches!(redact_userinfo(text), Cow::Owned(_))
+}
+
+/// `text` with control characters (newlines, carriage returns, escape
+/// codes) and invisible reordering marks escaped like Rust's
+/// `escape_debug` (`\n`, `\u{1b}`), so it cannot break or forge a line of a
+/// log or a terminal; everything else as is.
+pub(crate) fn escaped(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            shown.extend(c.escape_debug());
+        } else {
+            shown.push(c);
+        }
+    }
+    Cow::Owned(shown)
+}
+
+/// Both: what an error message shows of an outside value.
+pub(crate) fn shown(text: &str) -> String {
+    escaped(&redact_userinfo(text)).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_hidden_wherever_a_url_has_it() {
+        let cases = [
+            ("http://user:s3cret@gw:9091", "http://***@gw:9091"),
+            (
+                "http://s3cret@gw:9091/prefix?q",
+                "http://***@gw:9091/prefix?q",
+            ),
+            ("http://user:p@ss@gw:9091", "http://***@gw:9091"),
+            ("user:s3cret@gw:9091", "***@gw:9091"),
+            (
+                "push to http://a:s3cret@gw/ and https://b:s3cret@gw2 failed",
+                "push to http://***@gw/ and https://***@gw2 failed",
+            ),
+            ("http://gw:9091/path@x", "http://gw:9091/path@x"),
+            ("http://gw:9091", "http://gw:9091"),
+            ("/healthz", "/healthz"),
+            ("", ""),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(redact_userinfo(text), expected, "{text}");
+            assert_eq!(has_userinfo(text), text != expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escaped("plain text, é ü"), "plain text, é ü");
+        assert_eq!(
+            escaped("a\nINFO forged\r\u{1b}[31mred\u{202e}"),
+            r"a\nINFO forged\r\u{1b}[31mred\u{202e}"
+        );
+        assert_eq!(shown("http://u:pw@gw\n"), r"http://***@gw\n");
+    }
+}

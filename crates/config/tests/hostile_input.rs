@@ -1,0 +1,166 @@
+//! Hostile or careless input: every duration key refuses values over
+//! `MAX_DURATION` (24 h) with a message naming the key, the value and the
+//! maximum; no value of the public fields makes the budget check panic;
+//! passwords never reach a message; control characters in names and values
+//! are escaped.
+
+use std::time::Duration;
+
+use winddown_config::{BudgetProblem, Config, ConfigError, MAX_DURATION};
+
+const OVER_MAX: &str = r#"a duration of at most "24h" (the longest any winddown duration may be)"#;
+
+const DURATION_KEYS: &[&str] = &[
+    "shutdown.timeout",
+    "shutdown.announce_delay",
+    "shutdown.drain_timeout",
+    "shutdown.hook_timeout",
+    "shutdown.retry_after",
+    "shutdown.kubernetes_grace_period",
+    "metrics.linger",
+];
+
+fn var(key: &str) -> String {
+    format!("APP__{}", key.to_uppercase().replace('.', "__"))
+}
+
+#[test]
+fn durations_over_a_day_are_refused_naming_key_value_and_maximum() {
+    let too_long = [
+        "18446744073709551615s",
+        "9223372036854775807s",
+        "300000000000y",
+        "25h",
+        "86401s",
+        "2days",
+    ];
+    for key in DURATION_KEYS {
+        let var = var(key);
+        for value in too_long {
+            let err = Config::load_from(None, [(var.as_str(), value)]).unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { .. }), "{var}={value}");
+            assert_eq!(
+                err.to_string(),
+                format!("{key}: expected {OVER_MAX}, got {value:?} (from {var})"),
+            );
+        }
+        // The maximum itself is taken.
+        let config = Config::load_from(None, [(var.as_str(), "24h")]).unwrap();
+        assert!(config.to_string().contains("= \"1day\""), "{config}");
+    }
+}
+
+#[test]
+fn a_too_long_duration_in_a_file_names_the_file() {
+    let file = std::env::temp_dir().join(format!("winddown-limits-{}.toml", std::process::id()));
+    std::fs::write(&file, "[metrics]\nlinger = \"100000h\"\n").unwrap();
+    let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            r#"metrics.linger: expected {OVER_MAX}, got "100000h" (in {})"#,
+            file.display()
+        )
+    );
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn the_budget_check_saturates_instead_of_panicking() {
+    let mut config =
+        Config::load_from(None, [("APP__SHUTDOWN__KUBERNETES_GRACE_PERIOD", "30s")]).unwrap();
+    config.shutdown.announce_delay = Duration::MAX;
+    config.shutdown.drain_timeout = Duration::MAX;
+    config.shutdown.hook_timeout = Duration::MAX;
+    config.shutdown.timeout = Duration::MAX;
+    config.metrics.linger = Duration::MAX;
+    for hooks in [0, 1, usize::MAX] {
+        let problems = config.budget_problems(hooks);
+        // The deadline is Duration::MAX too: the sum saturates at it and fits.
+        assert!(
+            matches!(problems[..], [BudgetProblem::OverGracePeriod { needed, .. }] if needed == Duration::MAX),
+            "{problems:?}"
+        );
+        assert!(problems[0].to_string().starts_with("shutdown budget: "));
+    }
+    config.shutdown.timeout = MAX_DURATION;
+    let problems = config.budget_problems(usize::MAX);
+    assert!(
+        matches!(problems[0], BudgetProblem::OverTimeout { needed, .. } if needed == Duration::MAX),
+        "{problems:?}"
+    );
+    assert!(!problems[0].to_string().is_empty());
+}
+
+const CREDENTIALS: &str = r#"an http:// URL without user or password like "http://pushgateway:9091" (credentials in the URL are not supported: the push sends no Authorization header; put a proxy that adds it in front of the gateway)"#;
+
+#[test]
+fn a_pushgateway_password_never_reaches_a_message() {
+    let var = "APP__METRICS__PUSHGATEWAY";
+    let cases = [
+        ("http://user:s3cret@gw:9091", r#""http://***@gw:9091""#),
+        (
+            "http://s3cret@gw:9091/prefix",
+            r#""http://***@gw:9091/prefix""#,
+        ),
+        ("http://user:s3c@ret@gw:9091", r#""http://***@gw:9091""#),
+        ("user:s3cret@gw:9091", r#""***@gw:9091""#),
+        ("https://user:s3cret@gw:9091", r#""https://***@gw:9091""#),
+    ];
+    for (value, shown) in cases {
+        let err = Config::load_from(None, [(var, value)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("metrics.pushgateway: expected {CREDENTIALS}, got {shown} (from {var})")
+        );
+        assert!(!format!("{err:?}").contains("s3c"), "{err:?}");
+    }
+    // A misspelt key does not know it holds a URL: still hidden.
+    let err =
+        Config::load_from(None, [("APP__METRICS__PUSHGATEWY", "http://u:s3cret@gw")]).unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            r#"metrics.pushgatewy: unknown key, got "http://***@gw" (from APP__METRICS__PUSHGATEWY); did you mean metrics.pushgateway?"#
+        ),
+        "{err}"
+    );
+    // And in a file.
+    let file = std::env::temp_dir().join(format!("winddown-secret-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "[metrics]\npushgateway = \"http://ops:s3cret@gw:9091\"\n",
+    )
+    .unwrap();
+    let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            r#"metrics.pushgateway: expected {CREDENTIALS}, got "http://***@gw:9091" (in {})"#,
+            file.display()
+        )
+    );
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn control_characters_in_names_and_values_are_escaped() {
+    let file = std::env::temp_dir().join(format!("winddown-escape-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "[shutdown]\n\"x\\nINFO forged\\u001b[31m\" = \"a\\rb\"\n",
+    )
+    .unwrap();
+    let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
+    let message = err.to_string();
+    assert!(!message.contains(['\n', '\r', '\u{1b}']), "{message:?}");
+    assert!(
+        message.starts_with(r#"shutdown.x\nINFO forged\u{1b}[31m: unknown key, got "a\rb""#),
+        "{message}"
+    );
+    std::fs::remove_file(&file).unwrap();
+
+    let err = Config::load_from(None, [("APP__SHUTDOWN__X\nY", "1\u{1b}[0m")]).unwrap_err();
+    let message = err.to_string();
+    assert!(!message.contains(['\n', '\u{1b}']), "{message:?}");
+    assert!(message.contains(r"(from APP__SHUTDOWN__X\nY)"), "{message}");
+}
