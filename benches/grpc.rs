@@ -44,7 +44,9 @@ fn concurrency() -> Vec<u64> {
         .map(|part| match part.trim().parse::<u64>() {
             Ok(n) if n > 0 => n,
             _ => {
-                eprintln!("BENCH_CONCURRENCY: expected whole numbers above 0 like \"1,32\", got {raw:?}");
+                eprintln!(
+                    "BENCH_CONCURRENCY: expected whole numbers above 0 like \"1,32\", got {raw:?}"
+                );
                 std::process::exit(2);
             }
         })

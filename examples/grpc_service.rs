@@ -14,11 +14,12 @@
 //! `winddown` (default: winddown's server, HTTP/1.1 and HTTP/2) or `tonic`
 //! (`tonic::transport::Server` with the layer added).
 //!
-//! Try it with grpcurl (`-import-path examples/echo` is not needed: use the
-//! proto in `examples/echo/mod.rs`):
+//! Try it: save the proto in `examples/echo/mod.rs` as `echo.proto`, run
 //! `grpcurl -plaintext -proto echo.proto -d '{"text":"hi"}' localhost:PORT echo.Echo/SlowSay`
 //! in one terminal, Ctrl+C in the server's, and
-//! `grpcurl -plaintext localhost:PORT grpc.health.v1.Health/Check` in a third.
+//! `grpc-health-probe -addr=localhost:PORT` (or a `Say` with grpcurl) in a
+//! third: health fails at once, `Say` is still answered while announcing,
+//! then gets `Unavailable`; the slow call finishes.
 
 mod echo;
 mod support;

@@ -83,6 +83,9 @@ use winddown_core::Shutdown;
 use winddown_http::DrainLayer;
 
 pub use health::{DrainingHealth, WatchStream, health_reporter};
+/// The tonic-health this crate builds on, for its `ServingStatus` and
+/// protobuf types at the matching version.
+pub use tonic_health;
 
 /// The path of `grpc.health.v1.Health/Check`.
 pub const HEALTH_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
