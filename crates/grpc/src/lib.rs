@@ -30,6 +30,7 @@
 //! check by a tonic client before and after the trigger:
 //!
 //! ```
+//! use std::time::Duration;
 //! use tonic::transport::server::TcpIncoming;
 //! use tonic::transport::{Channel, Server};
 //! use tonic_health::pb::HealthCheckRequest;
@@ -39,7 +40,10 @@
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let shutdown = Shutdown::builder().no_signals().build();
+//! let shutdown = Shutdown::builder()
+//!     .no_signals()
+//!     .announce_delay(Duration::ZERO)
+//!     .build();
 //! let (reporter, health) = winddown_grpc::health_reporter(&shutdown);
 //! // reporter.set_serving::<MyServer<MyService>>().await; for each service
 //! # drop(reporter);
