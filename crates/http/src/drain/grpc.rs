@@ -62,24 +62,22 @@ impl Grpc {
     /// Media types compare case-insensitively; parameters and `+proto` style
     /// suffixes do not change the flavour.
     fn of(content_type: &[u8]) -> Self {
-        const GRPC: &[u8] = b"application/grpc";
-        match content_type.split_at_checked(GRPC.len()) {
-            Some((prefix, rest)) if prefix.eq_ignore_ascii_case(GRPC) => {
-                let web_text = b"-web-text";
-                let web = b"-web";
-                if rest.len() >= web_text.len()
-                    && rest[..web_text.len()].eq_ignore_ascii_case(web_text)
-                {
-                    Grpc::WebText
-                } else if rest.len() >= web.len() && rest[..web.len()].eq_ignore_ascii_case(web) {
-                    Grpc::Web
-                } else {
-                    Grpc::Native
-                }
-            }
-            _ => Grpc::No,
+        if !starts_with_ignore_case(content_type, b"application/grpc") {
+            Grpc::No
+        } else if starts_with_ignore_case(content_type, b"application/grpc-web-text") {
+            Grpc::WebText
+        } else if starts_with_ignore_case(content_type, b"application/grpc-web") {
+            Grpc::Web
+        } else {
+            Grpc::Native
         }
     }
+}
+
+fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 /// Fills `headers` for a trailers-only gRPC response (HTTP 200 and an empty
