@@ -2,8 +2,8 @@
 //!
 //! This is the facade crate: it re-exports the core lifecycle
 //! ([`Shutdown`], [`ShutdownHook`], [`ShutdownReport`], …) and, behind
-//! features, the HTTP layer, the server helper, the Prometheus glue and the
-//! configuration loader.
+//! features, the HTTP layer, the server helper, the Prometheus glue, the
+//! configuration loader and the gRPC (tonic) glue.
 //!
 //! # Examples
 //!
@@ -28,6 +28,8 @@ pub use configured::final_export;
 #[cfg(feature = "config")]
 pub use winddown_config as config;
 pub use winddown_core::*;
+#[cfg(feature = "grpc")]
+pub use winddown_grpc as grpc;
 #[cfg(feature = "http")]
 pub use winddown_http as http;
 #[cfg(feature = "prometheus")]

@@ -11,6 +11,7 @@ use pin_project_lite::pin_project;
 use winddown_core::BoxError;
 
 use super::cut::Cut;
+use super::grpc::{self, Dialect};
 use super::guard::RequestGuard;
 use super::layer::Config;
 
@@ -51,7 +52,7 @@ pin_project! {
     /// For a counted request it holds the request's in-flight guard until
     /// the body has ended or is dropped, and it ends the body with a
     /// [`DrainEnded`] error if the drain ends first. For a 503 it is the
-    /// short plain-text message.
+    /// short plain-text message; for a gRPC refusal it is empty.
     ///
     /// See the [module docs](super) for an example.
     pub struct DrainBody<B> {
@@ -109,6 +110,13 @@ impl<B> DrainBody<B> {
         }
     }
 
+    /// A message body without data: it has already ended.
+    fn message_ended() -> Self {
+        DrainBody {
+            kind: Kind::Message { data: None },
+        }
+    }
+
     /// Whether this body holds a request in flight (it has not ended yet).
     pub fn is_in_flight(&self) -> bool {
         matches!(&self.kind, Kind::Inner { guard: Some(_), .. })
@@ -116,10 +124,21 @@ impl<B> DrainBody<B> {
 }
 
 /// The 503 answered while draining, or to a handler still pending when the
-/// drain ended.
+/// drain ended; for gRPC, a trailers-only `UNAVAILABLE` status instead.
 #[cold]
 #[inline(never)]
-pub(crate) fn rejection<B>(http1: bool, config: &Config) -> Response<DrainBody<B>> {
+pub(crate) fn rejection<B>(dialect: Dialect, config: &Config) -> Response<DrainBody<B>> {
+    if let Some(content_type) = dialect.grpc_content_type() {
+        // No data: the headers end the stream, which makes them the trailers.
+        let mut response = Response::new(DrainBody::message_ended());
+        grpc::unavailable(response.headers_mut(), content_type);
+        if dialect.http1 {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        return response;
+    }
     let mut response = Response::new(DrainBody::message(config.body.clone()));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     let headers = response.headers_mut();
@@ -128,7 +147,7 @@ pub(crate) fn rejection<B>(http1: bool, config: &Config) -> Response<DrainBody<B
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    if http1 {
+    if dialect.http1 {
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response

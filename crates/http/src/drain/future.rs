@@ -12,6 +12,7 @@ use pin_project_lite::pin_project;
 
 use super::body::{DrainBody, rejection};
 use super::cut::Cut;
+use super::grpc::Dialect;
 use super::guard::RequestGuard;
 use super::layer::Config;
 
@@ -36,10 +37,10 @@ pin_project! {
             cut: Cut,
             // Taken when the future completes.
             ticket: Option<Ticket>,
-            http1: bool,
+            dialect: Dialect,
         },
         Rejected {
-            http1: bool,
+            dialect: Dialect,
             config: Arc<Config>,
         },
     }
@@ -66,20 +67,20 @@ impl Ticket {
 
 impl<F> ResponseFuture<F> {
     #[inline]
-    pub(crate) fn called(inner: F, ticket: Ticket, http1: bool) -> Self {
+    pub(crate) fn called(inner: F, ticket: Ticket, dialect: Dialect) -> Self {
         ResponseFuture {
             kind: Kind::Called {
                 inner,
                 cut: Cut::default(),
                 ticket: Some(ticket),
-                http1,
+                dialect,
             },
         }
     }
 
-    pub(crate) fn rejected(http1: bool, config: Arc<Config>) -> Self {
+    pub(crate) fn rejected(dialect: Dialect, config: Arc<Config>) -> Self {
         ResponseFuture {
-            kind: Kind::Rejected { http1, config },
+            kind: Kind::Rejected { dialect, config },
         }
     }
 }
@@ -92,12 +93,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Rejected { http1, config } => Poll::Ready(Ok(rejection(*http1, config))),
+            KindProj::Rejected { dialect, config } => Poll::Ready(Ok(rejection(*dialect, config))),
             KindProj::Called {
                 inner,
                 cut,
                 ticket,
-                http1,
+                dialect,
             } => {
                 let Some(held) = ticket.as_ref() else {
                     panic!("ResponseFuture polled after completion");
@@ -106,7 +107,7 @@ where
                 let shutdown = &held.config().shutdown;
                 if counted && shutdown.is_drain_ended() {
                     // Abandoned: the drain is over and no response yet.
-                    let response = rejection(*http1, held.config());
+                    let response = rejection(*dialect, held.config());
                     *ticket = None;
                     return Poll::Ready(Ok(response));
                 }
@@ -115,7 +116,7 @@ where
                     Poll::Pending => {
                         if counted {
                             ready!(cut.poll_ended(shutdown, cx));
-                            let response = rejection(*http1, held.config());
+                            let response = rejection(*dialect, held.config());
                             *ticket = None;
                             return Poll::Ready(Ok(response));
                         }
@@ -127,7 +128,7 @@ where
                 };
                 // An error drops the ticket: the request is no longer in flight.
                 let (mut head, body) = response?.into_parts();
-                if *http1
+                if dialect.http1
                     && head.status != StatusCode::SWITCHING_PROTOCOLS
                     && ticket.config().shutdown.is_shutting_down()
                 {

@@ -9,6 +9,12 @@
 //! | announcing | passed through | `Connection: close` added |
 //! | draining, cleanup, done | answered `503` with `Retry-After` and a short plain-text body; the inner service is not called | `Connection: close` |
 //!
+//! - **gRPC** requests (a `content-type` starting with `application/grpc`)
+//!   are refused in gRPC's terms instead of with a `503`: HTTP `200` with
+//!   `grpc-status: 14` (`UNAVAILABLE`, which clients retry elsewhere) and a
+//!   `grpc-message` saying the server is shutting down, in a trailers-only
+//!   response (headers, no body). gRPC-Web requests get the same in their
+//!   own content type.
 //! - **Exempt** requests (by default `GET` and `HEAD` for `/healthz`,
 //!   `/readyz` and `/metrics`, paths matched exactly; see
 //!   [`DrainLayer::exempt_paths`], [`DrainLayer::exempt_methods`] and
@@ -84,6 +90,7 @@ mod body;
 mod cut;
 mod exempt;
 pub mod future;
+mod grpc;
 mod guard;
 mod layer;
 
@@ -99,6 +106,7 @@ pub use body::{DrainBody, DrainEnded};
 pub use layer::DrainLayer;
 
 use future::{ResponseFuture, Ticket};
+use grpc::Dialect;
 use guard::RequestGuard;
 use layer::Config;
 
@@ -171,32 +179,32 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let http1 = is_http1(req.version());
+        let dialect = Dialect::of(&req);
         let (exempt, req) = self.config.exempt.check(req);
         if exempt {
             let ticket = Ticket::Exempt(self.config.clone());
-            return ResponseFuture::called(self.inner.call(req), ticket, http1);
+            return ResponseFuture::called(self.inner.call(req), ticket, dialect);
         }
         let shutdown = &self.config.shutdown;
         if shutdown.state() >= State::Draining {
-            return self.reject(http1);
+            return self.reject(dialect);
         }
         // Count first, then look again: a drain that started in between has
         // either seen this request in flight or is seen here.
         let guard = RequestGuard::new(&self.config);
         if shutdown.state() >= State::Draining {
             drop(guard);
-            return self.reject(http1);
+            return self.reject(dialect);
         }
-        ResponseFuture::called(self.inner.call(req), Ticket::Counted(guard), http1)
+        ResponseFuture::called(self.inner.call(req), Ticket::Counted(guard), dialect)
     }
 }
 
 impl<S> Drain<S> {
     #[cold]
     #[inline(never)]
-    fn reject<F>(&self, http1: bool) -> ResponseFuture<F> {
+    fn reject<F>(&self, dialect: Dialect) -> ResponseFuture<F> {
         metrics::counter!(REJECTED_REQUESTS_TOTAL).increment(1);
-        ResponseFuture::rejected(http1, self.config.clone())
+        ResponseFuture::rejected(dialect, self.config.clone())
     }
 }

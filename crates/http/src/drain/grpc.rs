@@ -1,0 +1,116 @@
+//! Refusals in the client's own protocol: a gRPC client reads a `503` as a
+//! bare transport failure, so gRPC requests are refused with a gRPC status
+//! instead.
+
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, Request};
+
+/// `UNAVAILABLE`: the status gRPC clients retry, on another server if they
+/// have one.
+const UNAVAILABLE: &str = "14";
+
+/// The `grpc-message` of a refusal. Printable ASCII without `%`, so it is
+/// its own percent-encoding.
+const MESSAGE: &str = "the server is shutting down; retry on another server";
+
+/// How a request is answered when it is refused or cut: in gRPC terms or
+/// plain HTTP, and whether a `Connection` header may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dialect {
+    /// HTTP/1.x: the response may carry `Connection: close`.
+    pub(crate) http1: bool,
+    grpc: Grpc,
+}
+
+/// The gRPC flavour of a request, from its `content-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grpc {
+    /// Not gRPC: refused with a plain `503`.
+    No,
+    /// `application/grpc`, `application/grpc+proto`, …
+    Native,
+    /// `application/grpc-web`, `application/grpc-web+proto`
+    Web,
+    /// `application/grpc-web-text`
+    WebText,
+}
+
+impl Dialect {
+    /// The dialect of `req`.
+    #[inline]
+    pub(crate) fn of<B>(req: &Request<B>) -> Self {
+        let http1 = super::is_http1(req.version());
+        let grpc = match req.headers().get(CONTENT_TYPE) {
+            None => Grpc::No,
+            Some(value) => Grpc::of(value.as_bytes()),
+        };
+        Dialect { http1, grpc }
+    }
+
+    /// The `content-type` of a gRPC answer, or `None` for plain HTTP.
+    pub(crate) fn grpc_content_type(self) -> Option<&'static str> {
+        match self.grpc {
+            Grpc::No => None,
+            Grpc::Native => Some("application/grpc"),
+            Grpc::Web => Some("application/grpc-web"),
+            Grpc::WebText => Some("application/grpc-web-text"),
+        }
+    }
+}
+
+impl Grpc {
+    /// Media types compare case-insensitively; parameters and `+proto` style
+    /// suffixes do not change the flavour.
+    fn of(content_type: &[u8]) -> Self {
+        if !starts_with_ignore_case(content_type, b"application/grpc") {
+            Grpc::No
+        } else if starts_with_ignore_case(content_type, b"application/grpc-web-text") {
+            Grpc::WebText
+        } else if starts_with_ignore_case(content_type, b"application/grpc-web") {
+            Grpc::Web
+        } else {
+            Grpc::Native
+        }
+    }
+}
+
+fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+/// Fills `headers` for a trailers-only gRPC response (HTTP 200 and an empty
+/// body): the status `UNAVAILABLE` and its message.
+pub(crate) fn unavailable(headers: &mut HeaderMap, content_type: &'static str) {
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert("grpc-status", HeaderValue::from_static(UNAVAILABLE));
+    headers.insert("grpc-message", HeaderValue::from_static(MESSAGE));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flavour_from_content_type() {
+        for (content_type, expected) in [
+            ("application/grpc", Grpc::Native),
+            ("application/grpc+proto", Grpc::Native),
+            ("Application/GRPC; charset=utf-8", Grpc::Native),
+            ("application/grpc-web", Grpc::Web),
+            ("application/grpc-web+proto", Grpc::Web),
+            ("application/grpc-web-text+proto", Grpc::WebText),
+            ("application/json", Grpc::No),
+            ("application/grp", Grpc::No),
+            ("text/plain", Grpc::No),
+            ("", Grpc::No),
+        ] {
+            assert_eq!(
+                Grpc::of(content_type.as_bytes()),
+                expected,
+                "{content_type}"
+            );
+        }
+    }
+}

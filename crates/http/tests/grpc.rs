@@ -1,0 +1,175 @@
+//! gRPC requests are refused in gRPC's terms: a trailers-only `UNAVAILABLE`
+//! status instead of a `503`. On paused time, at the tower level (the real
+//! tonic client and server are in the `winddown` package's `grpc` tests).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, Version};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use tokio::time::sleep;
+use tower::{ServiceExt, service_fn};
+use winddown_core::{Shutdown, ShutdownReport, State};
+use winddown_http::{Drain, DrainBody};
+
+fn shutdown() -> Shutdown {
+    Shutdown::builder()
+        .no_signals()
+        .announce_delay(Duration::from_secs(1))
+        .drain_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(60))
+        .build()
+}
+
+/// Starts the sequence and waits until it is draining.
+async fn draining(shutdown: &Shutdown) -> tokio::task::JoinHandle<ShutdownReport> {
+    shutdown.trigger();
+    let run = tokio::spawn({
+        let s = shutdown.clone();
+        async move { s.run().await }
+    });
+    shutdown.reached(State::Draining).await;
+    run
+}
+
+fn hello() -> impl tower::Service<
+    Request<()>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    service_fn(|_: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("hello"))))
+    })
+}
+
+fn call(content_type: &str, version: Version) -> Request<()> {
+    Request::post("/echo.Echo/Say")
+        .version(version)
+        .header("content-type", content_type)
+        .body(())
+        .unwrap()
+}
+
+/// Asserts a trailers-only `UNAVAILABLE` answer with `content_type`.
+async fn assert_unavailable(response: Response<DrainBody<Full<Bytes>>>, content_type: &str) {
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "gRPC statuses ride on 200"
+    );
+    let headers = response.headers();
+    assert_eq!(headers["content-type"], content_type);
+    assert_eq!(headers["grpc-status"], "14");
+    let message = headers["grpc-message"].to_str().unwrap();
+    assert!(message.contains("shutting down"), "{message}");
+    assert!(headers.get("retry-after").is_none());
+    let body = response.into_body();
+    assert!(
+        body.is_end_stream(),
+        "trailers-only: the headers end the stream"
+    );
+    let collected = body.collect().await.unwrap();
+    assert!(collected.trailers().is_none());
+    assert!(collected.to_bytes().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn grpc_calls_while_draining_get_unavailable_in_the_headers() {
+    let shutdown = shutdown();
+    let service = Drain::new(hello(), shutdown.clone());
+    let run = draining(&shutdown).await;
+
+    for content_type in ["application/grpc", "application/grpc+proto"] {
+        let response = service
+            .clone()
+            .oneshot(call(content_type, Version::HTTP_2))
+            .await
+            .unwrap();
+        assert!(
+            response.headers().get("connection").is_none(),
+            "never a Connection header on HTTP/2"
+        );
+        assert_unavailable(response, "application/grpc").await;
+    }
+    run.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn grpc_web_over_http1_is_answered_in_its_own_content_type_and_closes() {
+    let shutdown = shutdown();
+    let service = Drain::new(hello(), shutdown.clone());
+    let run = draining(&shutdown).await;
+
+    for (sent, answered) in [
+        ("application/grpc-web+proto", "application/grpc-web"),
+        ("application/grpc-web-text", "application/grpc-web-text"),
+    ] {
+        let response = service
+            .clone()
+            .oneshot(call(sent, Version::HTTP_11))
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["connection"], "close");
+        assert_unavailable(response, answered).await;
+    }
+    run.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn plain_http_keeps_the_503() {
+    let shutdown = shutdown();
+    let service = Drain::new(hello(), shutdown.clone());
+    let run = draining(&shutdown).await;
+
+    for content_type in ["application/json", "text/plain", "application/grp"] {
+        let response = service
+            .clone()
+            .oneshot(call(content_type, Version::HTTP_2))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().get("grpc-status").is_none());
+        assert_eq!(response.headers()["retry-after"], "5");
+    }
+    run.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn grpc_calls_are_served_while_announcing() {
+    let shutdown = shutdown();
+    let service = Drain::new(hello(), shutdown.clone());
+    shutdown.trigger();
+    let response = service
+        .oneshot(call("application/grpc", Version::HTTP_2))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("grpc-status").is_none());
+    assert!(response.headers().get("connection").is_none());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "hello");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grpc_handler_still_pending_at_the_drain_end_gets_unavailable() {
+    let shutdown = shutdown();
+    let service = Drain::new(
+        service_fn(|_: Request<()>| async {
+            std::future::pending::<()>().await;
+            Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+        }),
+        shutdown.clone(),
+    );
+    let request = tokio::spawn(service.oneshot(call("application/grpc", Version::HTTP_2)));
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(shutdown.in_flight_count(), 1);
+    shutdown.trigger();
+    let report = shutdown.run().await;
+    assert_eq!(report.abandoned, 1);
+    let response = request.await.unwrap().unwrap();
+    assert_unavailable(response, "application/grpc").await;
+    assert_eq!(shutdown.in_flight_count(), 0);
+}
