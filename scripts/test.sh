@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Production containers run with backtraces on: every promise must hold so.
+export RUST_BACKTRACE=1
 
 scripts/install-test-deps.sh
 
@@ -19,6 +21,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== cargo test"
 # Builds the examples too: the black-box tests in tests/ run them as processes.
 cargo test --workspace --locked
+
+echo "== the core suite again, as inside a Kubernetes pod"
+# Defaults must not change with the environment: the same tests, the same results.
+KUBERNETES_SERVICE_HOST=10.0.0.1 cargo test -p winddown-core --locked
 
 echo "== loom models (state machine, in-flight counter)"
 # A separate target dir: the cfg changes every fingerprint anyway.
