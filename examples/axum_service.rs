@@ -23,7 +23,7 @@ use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use winddown::Shutdown;
-use winddown::http::{DrainLayer, Liveness, Readiness};
+use winddown::http::{DrainLayer, Probe};
 
 use crate::support::{addr, env_ms, print_progress};
 
@@ -79,8 +79,8 @@ async fn main() -> std::io::Result<()> {
             }),
         )
         .route("/events", get(events))
-        .route_service("/readyz", Readiness::new(shutdown.clone()))
-        .route_service("/healthz", Liveness::new(shutdown.clone()))
+        .route_service("/readyz", Probe::readiness(shutdown.clone()))
+        .route_service("/healthz", Probe::liveness(shutdown.clone()))
         .layer(DrainLayer::new(shutdown.clone()).retry_after(Duration::from_secs(5)));
 
     let listener = TcpListener::bind(addr()).await?;

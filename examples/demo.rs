@@ -18,7 +18,7 @@ use axum::Router;
 use axum::routing::get;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use winddown::http::{DrainLayer, Liveness, Readiness};
+use winddown::http::{DrainLayer, Probe};
 use winddown::prometheus::PrometheusMetrics;
 use winddown::{Phase, Shutdown, State, hook_fn};
 
@@ -159,8 +159,8 @@ async fn main() -> std::io::Result<()> {
                 "x".repeat(SLOW_BODY_LEN)
             }),
         )
-        .route_service("/readyz", Readiness::new(shutdown.clone()))
-        .route_service("/healthz", Liveness::new(shutdown.clone()))
+        .route_service("/readyz", Probe::readiness(shutdown.clone()))
+        .route_service("/healthz", Probe::liveness(shutdown.clone()))
         .route_service("/metrics", metrics.service())
         .layer(DrainLayer::new(shutdown.clone()));
 

@@ -21,7 +21,7 @@ use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use winddown::Shutdown;
-use winddown::http::{Liveness, Readiness, ServiceBuilderExt};
+use winddown::http::{Probe, ServiceBuilderExt};
 
 use crate::support::{addr, env_ms, print_progress};
 
@@ -42,8 +42,8 @@ async fn handle(
             let body = "0123456789".repeat(SLOW_LEN / 10);
             Ok(Response::new(Full::new(Bytes::from(body))))
         }
-        "/readyz" => Readiness::new(shutdown).oneshot(req).await,
-        "/healthz" => Liveness::new(shutdown).oneshot(req).await,
+        "/readyz" => Probe::readiness(shutdown).oneshot(req).await,
+        "/healthz" => Probe::liveness(shutdown).oneshot(req).await,
         _ => {
             let mut response = Response::new(Full::new(Bytes::from("not found\n")));
             *response.status_mut() = StatusCode::NOT_FOUND;

@@ -35,7 +35,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use tracing::info;
 use winddown::Shutdown;
-use winddown_http::{DrainLayer, Liveness, Readiness};
+use winddown_http::{DrainLayer, Probe};
 
 use crate::support::env_u64;
 
@@ -111,8 +111,8 @@ async fn main() -> std::io::Result<()> {
     let router = Router::new()
         .route("/", get(|| async { "hello\n" }))
         .route("/slow", get(slow))
-        .route_service("/readyz", Readiness::new(shutdown.clone()))
-        .route_service("/healthz", Liveness::new(shutdown.clone()))
+        .route_service("/readyz", Probe::readiness(shutdown.clone()))
+        .route_service("/healthz", Probe::liveness(shutdown.clone()))
         .with_state(app)
         .layer(DrainLayer::new(shutdown.clone()));
 

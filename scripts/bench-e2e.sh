@@ -32,7 +32,9 @@ EXIT_REPS="${BENCH_EXIT_REPS:-40}"
 REQUESTS="${BENCH_REQUESTS:-10000}"
 H2_CONNECTIONS="${BENCH_CONNECTIONS:-100}"
 WRK_CONNECTIONS="${BENCH_WRK_CONNECTIONS:-64}"
-EX=target/release/examples
+# Wherever cargo puts its target directory (CARGO_TARGET_DIR, config).
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)"
+EX="$TARGET_DIR/release/examples"
 
 if ! command -v wrk >/dev/null 2>&1; then
     echo "== installing wrk"

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use winddown::State;
 use winddown::config::{BudgetProblem, Config, ConfigError};
-use winddown::http::{Liveness, Readiness};
+use winddown::http::Probe;
 
 /// One `GET` on a fresh HTTP/1.1 connection: the status and the lowercased
 /// head.
@@ -64,9 +64,9 @@ async fn retry_after_and_exempt_paths_from_the_file_reach_the_clients() {
 
     let app = Router::new()
         .route("/", get(|| async { "hello" }))
-        .route_service("/livez", Liveness::new(shutdown.clone()))
-        .route_service("/healthz", Liveness::new(shutdown.clone()))
-        .route_service("/readyz", Readiness::new(shutdown.clone()))
+        .route_service("/livez", Probe::liveness(shutdown.clone()))
+        .route_service("/healthz", Probe::liveness(shutdown.clone()))
+        .route_service("/readyz", Probe::readiness(shutdown.clone()))
         .layer(config.shutdown.drain_layer(&shutdown));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -9,7 +9,7 @@
 //!   `Retry-After` for new requests from draining on, exempt probe and
 //!   metrics routes, in-flight counting until the last byte of the response
 //!   body, and streams cut when the drain ends. See the [`drain`] module.
-//! - [`Readiness`] and [`Liveness`]: probe services (see [`probe`]).
+//! - [`Probe`]: readiness and liveness probe services (see [`probe`]).
 //! - [`ServiceBuilderExt::drain_on_shutdown`] for `tower::ServiceBuilder`.
 //!
 //! # Examples
@@ -20,13 +20,13 @@
 //! ```
 //! use axum::{Router, routing::get};
 //! use winddown_core::Shutdown;
-//! use winddown_http::{DrainLayer, Liveness, Readiness};
+//! use winddown_http::{DrainLayer, Probe};
 //!
 //! let shutdown = Shutdown::builder().no_signals().build();
 //! let app: Router = Router::new()
 //!     .route("/", get(|| async { "hello" }))
-//!     .route_service("/readyz", Readiness::new(shutdown.clone()))
-//!     .route_service("/healthz", Liveness::new(shutdown.clone()))
+//!     .route_service("/readyz", Probe::readiness(shutdown.clone()))
+//!     .route_service("/healthz", Probe::liveness(shutdown.clone()))
 //!     .layer(DrainLayer::new(shutdown.clone()));
 //! ```
 //!
@@ -64,4 +64,4 @@ pub mod probe;
 
 pub use builder::ServiceBuilderExt;
 pub use drain::{Drain, DrainBody, DrainEnded, DrainLayer};
-pub use probe::{Liveness, Readiness};
+pub use probe::{Probe, ProbeKind};

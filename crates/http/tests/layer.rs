@@ -12,7 +12,7 @@ use tokio::time::{Instant, sleep};
 use tower::util::BoxCloneService;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use winddown_core::{Shutdown, ShutdownReport, State};
-use winddown_http::{Drain, DrainEnded, DrainLayer, Liveness, Readiness, ServiceBuilderExt};
+use winddown_http::{Drain, DrainEnded, DrainLayer, Probe, ServiceBuilderExt};
 
 fn shutdown(drain_timeout: Duration) -> Shutdown {
     Shutdown::builder()
@@ -688,11 +688,11 @@ async fn probes_follow_the_state() {
         let shutdown = shutdown.clone();
         async move {
             assert_eq!(shutdown.state(), state);
-            let ready = Readiness::new(shutdown.clone())
+            let ready = Probe::readiness(shutdown.clone())
                 .oneshot(get("/readyz"))
                 .await
                 .unwrap();
-            let live = Liveness::new(shutdown.clone())
+            let live = Probe::liveness(shutdown.clone())
                 .oneshot(get("/healthz"))
                 .await
                 .unwrap();

@@ -36,15 +36,15 @@
 //! ```
 //! use axum::{Router, routing::get};
 //! use winddown_core::Shutdown;
-//! use winddown_http::{DrainLayer, Liveness, Readiness};
+//! use winddown_http::{DrainLayer, Probe};
 //!
 //! # #[tokio::main]
 //! # async fn main() -> std::io::Result<()> {
 //! let shutdown = Shutdown::builder().no_signals().build();
 //! let app = Router::new()
 //!     .route("/", get(|| async { "hello" }))
-//!     .route_service("/readyz", Readiness::new(shutdown.clone()))
-//!     .route_service("/healthz", Liveness::new(shutdown.clone()))
+//!     .route_service("/readyz", Probe::readiness(shutdown.clone()))
+//!     .route_service("/healthz", Probe::liveness(shutdown.clone()))
 //!     .layer(DrainLayer::new(shutdown.clone()));
 //!
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

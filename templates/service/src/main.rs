@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use winddown::config::Config;
-use winddown::http::{Liveness, Readiness};
+use winddown::http::Probe;
 use winddown::prometheus::PrometheusMetrics;
 
 use crate::worker::{Jobs, Refused};
@@ -59,8 +59,8 @@ async fn main() {
         .route("/slow", get(slow))
         .route("/jobs", post(submit_job))
         .with_state(jobs)
-        .route_service("/healthz", Liveness::new(shutdown.clone()))
-        .route_service("/readyz", Readiness::new(shutdown.clone()))
+        .route_service("/healthz", Probe::liveness(shutdown.clone()))
+        .route_service("/readyz", Probe::readiness(shutdown.clone()))
         .route_service("/metrics", metrics.service())
         // 503 + Retry-After (`shutdown.retry_after`) while draining, except
         // for `shutdown.exempt_paths`.

@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use winddown_core::{BoxError, Shutdown, ShutdownReport};
-use winddown_http::{DrainLayer, Liveness, Readiness};
+use winddown_http::{DrainLayer, Probe};
 use winddown_server::Server;
 
 /// How long `/slow` takes.
@@ -104,8 +104,8 @@ fn axum_app(shutdown: &Shutdown) -> Router {
         )
         .route("/large", get(|| async { large_body() }))
         .route("/metrics", get(|| async { "metrics\n" }))
-        .route_service("/readyz", Readiness::new(shutdown.clone()))
-        .route_service("/healthz", Liveness::new(shutdown.clone()))
+        .route_service("/readyz", Probe::readiness(shutdown.clone()))
+        .route_service("/healthz", Probe::liveness(shutdown.clone()))
         .layer(DrainLayer::new(shutdown.clone()))
 }
 
@@ -136,8 +136,8 @@ async fn hyper_handler(
             .unwrap(),
         "/large" => Response::new(boxed(Full::new(large_body()))),
         "/metrics" => Response::new(boxed(Full::new(Bytes::from("metrics\n")))),
-        "/readyz" => Readiness::new(shutdown).oneshot(req).await?.map(boxed),
-        "/healthz" => Liveness::new(shutdown).oneshot(req).await?.map(boxed),
+        "/readyz" => Probe::readiness(shutdown).oneshot(req).await?.map(boxed),
+        "/healthz" => Probe::liveness(shutdown).oneshot(req).await?.map(boxed),
         _ => Response::builder()
             .status(StatusCode::NOT_FOUND)
             .body(boxed(Empty::new()))
