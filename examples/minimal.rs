@@ -11,7 +11,9 @@ async fn main() {
     tracing_subscriber::fmt().init();
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals().unwrap();
-    shutdown.on_cleanup("database", |_ctx| async { Ok(()) }).unwrap();
+    shutdown
+        .on_cleanup("database", |_ctx| async { Ok(()) })
+        .unwrap();
     let report = shutdown.run_until(serve(shutdown.clone())).await;
     println!("{report}");
     std::process::exit(report.exit_code());
