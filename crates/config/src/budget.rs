@@ -135,6 +135,16 @@ impl Config {
     ///   grace period, if one is configured.
     ///
     /// The sums saturate: no value makes this panic.
+    ///
+    /// ```
+    /// use winddown_config::{BudgetProblem, Config};
+    ///
+    /// let config = Config::default(); // 30s timeout, 15s drain, 5s per hook
+    /// assert!(config.budget_problems(3).is_empty()); // 15s + 3 × 5s = 30s
+    /// let problems = config.budget_problems(4); // 35s
+    /// assert!(matches!(problems[..], [BudgetProblem::OverTimeout { hooks: 4, .. }]));
+    /// assert!(problems[0].to_string().contains("= 35s does not fit in shutdown.timeout 30s"));
+    /// ```
     pub fn budget_problems(&self, hooks: usize) -> Vec<BudgetProblem> {
         let s = &self.shutdown;
         self.problems(&Timings {
@@ -219,6 +229,21 @@ impl Config {
     /// # Errors
     ///
     /// With `shutdown.budget_check = "error"`, the first problem.
+    ///
+    /// ```
+    /// use winddown_config::{Config, ConfigError};
+    ///
+    /// let env = [("APP__SHUTDOWN__BUDGET_CHECK", "error")];
+    /// let config = Config::load_from(None, env).unwrap();
+    /// assert!(config.check_budget().is_ok()); // 15s + 1 × 5s = 20s
+    ///
+    /// // `load` checks it too: a drain as long as the timeout leaves no room.
+    /// let env = [
+    ///     ("APP__SHUTDOWN__BUDGET_CHECK", "error"),
+    ///     ("APP__SHUTDOWN__DRAIN_TIMEOUT", "30s"),
+    /// ];
+    /// assert!(matches!(Config::load_from(None, env), Err(ConfigError::Budget(_))));
+    /// ```
     pub fn check_budget(&self) -> Result<(), ConfigError> {
         self.check_budget_for_hooks(1)
     }

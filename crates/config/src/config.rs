@@ -187,7 +187,19 @@ impl ShutdownConfig {
         self.apply(Shutdown::builder())
     }
 
-    /// Sets these timings on `builder`.
+    /// Sets these timings on `builder`, keeping what else it was told.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_config::Config;
+    /// use winddown_core::Shutdown;
+    ///
+    /// let config = Config::load_from(None, [("APP__SHUTDOWN__DRAIN_TIMEOUT", "10s")]).unwrap();
+    /// let builder = Shutdown::builder().no_signals().failure_exit_code(70);
+    /// let settings = config.shutdown.apply(builder).settings().clone();
+    /// assert_eq!(settings.drain_timeout, Duration::from_secs(10));
+    /// assert_eq!(settings.failure_exit_code, 70);
+    /// ```
     pub fn apply(&self, builder: ShutdownBuilder) -> ShutdownBuilder {
         builder
             .timeout(self.timeout)

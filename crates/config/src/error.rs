@@ -102,6 +102,14 @@ impl ConfigError {
     /// Prints `configuration error: <this error>` on stderr and exits the
     /// process with [`EX_CONFIG`] (78). What a service does when its
     /// configuration is bad: nothing has started yet.
+    ///
+    /// ```no_run
+    /// // Exits the process.
+    /// use winddown_config::Config;
+    ///
+    /// let config = Config::load(None).unwrap_or_else(|error| error.exit());
+    /// # let _ = config;
+    /// ```
     pub fn exit(&self) -> ! {
         eprintln!("configuration error: {self}");
         std::process::exit(EX_CONFIG)

@@ -49,6 +49,24 @@ impl Config {
     ///
     /// The first bad key (in alphabetical order), as one line: see
     /// [`ConfigError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use winddown_config::{Config, ConfigError};
+    ///
+    /// // A file that was named must exist.
+    /// let error = Config::load(Some(Path::new("/nonexistent/orders.toml"))).unwrap_err();
+    /// assert!(matches!(error, ConfigError::File { .. }));
+    /// assert_eq!(error.to_string(), "/nonexistent/orders.toml: no such configuration file");
+    ///
+    /// // No file: the defaults, with this process's `APP__…` variables over them.
+    /// let config = Config::load(None)?;
+    /// let shutdown = config.shutdown.builder().no_signals().build();
+    /// assert_eq!(shutdown.settings().drain_timeout, config.shutdown.drain_timeout);
+    /// # Ok::<(), ConfigError>(())
+    /// ```
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let env = std::env::vars_os().filter_map(|(key, value)| {
             let key = key.into_string().ok()?;
@@ -60,6 +78,18 @@ impl Config {
     /// [`load`](Self::load), or print the error and exit with
     /// [`EX_CONFIG`](crate::EX_CONFIG) (78): the one call a service makes
     /// before it starts anything.
+    ///
+    /// ```no_run
+    /// // On a bad value, prints e.g. `configuration error: shutdown.drain_timeout:
+    /// // expected a duration like "15s" or "250ms", got "ten" (from
+    /// // APP__SHUTDOWN__DRAIN_TIMEOUT)` and exits with 78.
+    /// use std::path::Path;
+    /// use winddown_config::Config;
+    ///
+    /// let config = Config::load_or_exit(Some(Path::new("config/orders.toml")));
+    /// let shutdown = config.shutdown.builder().build();
+    /// # let _ = shutdown;
+    /// ```
     pub fn load_or_exit(file: Option<&Path>) -> Config {
         Config::load(file).unwrap_or_else(|error| error.exit())
     }

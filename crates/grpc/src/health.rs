@@ -72,6 +72,37 @@ impl DrainingHealth {
     /// Serves the statuses `reporter` sets, with `NOT_SERVING` in place of
     /// `SERVING` once `shutdown` is triggered. Wrap it in a
     /// [`HealthServer`] to add it to a server.
+    ///
+    /// ```
+    /// use tonic_health::pb::HealthCheckRequest;
+    /// use tonic_health::pb::health_check_response::ServingStatus;
+    /// use tonic_health::pb::health_server::{Health, HealthServer};
+    /// use tonic_health::server::HealthReporter;
+    /// use winddown_core::Shutdown;
+    /// use winddown_grpc::DrainingHealth;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let reporter = HealthReporter::new(); // the one the application already has
+    /// reporter.set_service_status("echo.Echo", tonic_health::ServingStatus::Serving).await;
+    /// reporter.set_service_status("batch.Batch", tonic_health::ServingStatus::NotServing).await;
+    ///
+    /// let health = DrainingHealth::new(reporter, shutdown.clone());
+    /// let status = async |service: &str| {
+    ///     let request = tonic::Request::new(HealthCheckRequest { service: service.into() });
+    ///     health.check(request).await.map(|answer| answer.into_inner().status())
+    /// };
+    /// shutdown.trigger();
+    /// assert_eq!(status("echo.Echo").await.unwrap(), ServingStatus::NotServing);
+    /// assert_eq!(status("batch.Batch").await.unwrap(), ServingStatus::NotServing);
+    /// // Never reported: not found, as with tonic-health.
+    /// assert_eq!(status("other.Other").await.unwrap_err().code(), tonic::Code::NotFound);
+    ///
+    /// // To add it to a `tonic::transport::Server`:
+    /// let _service = HealthServer::new(health);
+    /// # }
+    /// ```
     pub fn new(reporter: HealthReporter, shutdown: Shutdown) -> Self {
         DrainingHealth {
             inner: HealthService::from_health_reporter(reporter),
@@ -130,6 +161,12 @@ impl Health for DrainingHealth {
 /// The `Watch` stream of [`DrainingHealth`]: the reporter's statuses, a
 /// `NOT_SERVING` as soon as shutdown is triggered, and the end when the
 /// sequence is done.
+///
+/// # Cancel safety
+///
+/// Cancel safe: the stream keeps every bit of its state itself, so a
+/// `next()` dropped before it resolved loses no status; the latest one is
+/// sent on the next poll.
 #[must_use = "streams do nothing unless polled"]
 pub struct WatchStream {
     /// tonic-health's stream; `None` once it has ended or failed.

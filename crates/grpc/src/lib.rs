@@ -68,7 +68,7 @@
 //!         };
 //!         assert_eq!(check().await?, ServingStatus::Serving);
 //!         // Held in flight, so the drain waits for this task's last check.
-//!         let _work = shutdown.in_flight();
+//!         let _work = shutdown.in_flight_guard();
 //!         shutdown.trigger();
 //!         assert_eq!(check().await?, ServingStatus::NotServing);
 //!         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())

@@ -94,6 +94,18 @@ pub struct ExportReport {
 
 impl FinalExport {
     /// An export of `metrics` that does nothing until told.
+    ///
+    /// ```
+    /// use winddown_prometheus::{FinalExport, LingerOutcome, PrometheusMetrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// let report = FinalExport::new(&metrics).run().await;
+    /// assert_eq!(report.linger, LingerOutcome::Off);
+    /// assert!(report.push.is_none() && report.textfile.is_none());
+    /// # }
+    /// ```
     pub fn new(metrics: &PrometheusMetrics) -> Self {
         FinalExport {
             metrics: metrics.clone(),
@@ -112,18 +124,76 @@ impl FinalExport {
     /// service started on a laptop, then Ctrl+C) has no one to wait for and
     /// exits at once, logging that no scraper was seen. To wait whatever
     /// happened before, call [`PrometheusMetrics::linger`] yourself.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use http::Request;
+    /// use http_body_util::{BodyExt, Empty};
+    /// use tower::ServiceExt;
+    /// use winddown_prometheus::{FinalExport, LingerOutcome, PrometheusMetrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// let export = FinalExport::new(&metrics).linger(Duration::from_secs(20));
+    ///
+    /// // Never scraped: nobody to wait for.
+    /// assert_eq!(export.run().await.linger, LingerOutcome::NoScraper);
+    ///
+    /// // Scraped once, then not again: it waits up to the bound.
+    /// let scrape = Request::get("/metrics").body(Empty::<bytes::Bytes>::new()).unwrap();
+    /// let response = metrics.service().oneshot(scrape).await.unwrap();
+    /// response.into_body().collect().await.unwrap();
+    /// assert_eq!(
+    ///     export.run().await.linger,
+    ///     LingerOutcome::TimedOut { waited: Duration::from_secs(20) }
+    /// );
+    /// # }
+    /// ```
     pub fn linger(mut self, max: Duration) -> Self {
         self.linger = max;
         self
     }
 
     /// Push once to this Pushgateway group.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_core::Shutdown;
+    /// use winddown_prometheus::{FinalExport, PrometheusMetrics, Pushgateway};
+    ///
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// let gateway = Pushgateway::new("http://pushgateway:9091", "orders")?
+    ///     .instance("orders-0")
+    ///     .timeout(Duration::from_secs(2));
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// // Pushes when the shutdown sequence ends (not in this example).
+    /// FinalExport::new(&metrics).pushgateway(gateway).register(&shutdown).unwrap();
+    /// # Ok::<(), winddown_prometheus::PushError>(())
+    /// ```
     pub fn pushgateway(mut self, gateway: Pushgateway) -> Self {
         self.pushgateway = Some(gateway);
         self
     }
 
-    /// Write a node_exporter textfile at this path.
+    /// Write a node_exporter textfile at this path (atomically, see
+    /// [`write_textfile`]).
+    ///
+    /// ```
+    /// use winddown_prometheus::{FinalExport, PrometheusMetrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// metrics::with_local_recorder(&recorder, || metrics::counter!("orders_total").increment(3));
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("orders.prom");
+    ///
+    /// let report = FinalExport::new(&metrics).textfile(&path).run().await;
+    /// assert_eq!(report.textfile.unwrap().unwrap(), path);
+    /// assert!(std::fs::read_to_string(&path).unwrap().contains("orders_total 3"));
+    /// # }
+    /// ```
     pub fn textfile(mut self, path: impl Into<PathBuf>) -> Self {
         self.textfile = Some(path.into());
         self
@@ -134,6 +204,18 @@ impl FinalExport {
     /// # Errors
     ///
     /// [`RegisterError`] once shutdown has been triggered.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_prometheus::{FinalExport, PrometheusMetrics};
+    ///
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// FinalExport::new(&metrics).register(&shutdown).unwrap();
+    ///
+    /// shutdown.trigger();
+    /// assert!(FinalExport::new(&metrics).register(&shutdown).is_err()); // too late
+    /// ```
     pub fn register(self, shutdown: &Shutdown) -> Result<(), RegisterError> {
         shutdown.before_done("prometheus-final-export", move |_report| async move {
             self.run().await;
@@ -141,8 +223,32 @@ impl FinalExport {
     }
 
     /// Renders the metrics and does the configured exports at once; logs
-    /// and returns what happened. Cancel safe (a cancelled textfile write
-    /// still completes in the background, atomically).
+    /// and returns what happened.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled textfile write still completes in the
+    /// background, atomically; a cancelled push may or may not have reached
+    /// the gateway (pushing again is harmless: a push replaces the group).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_prometheus::{FinalExport, LingerOutcome, PrometheusMetrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let report = FinalExport::new(&metrics)
+    ///     .linger(Duration::from_secs(20))
+    ///     .textfile(dir.path().join("orders.prom"))
+    ///     .run()
+    ///     .await;
+    /// assert_eq!(report.linger, LingerOutcome::NoScraper);
+    /// assert!(report.textfile.unwrap().is_ok());
+    /// assert!(report.push.is_none());
+    /// # }
+    /// ```
     pub async fn run(&self) -> ExportReport {
         let text = self.metrics.render();
         let push = async {

@@ -41,6 +41,15 @@ pub enum LingerOutcome {
 
 impl LingerOutcome {
     /// Whether a scrape got the last figures.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_prometheus::LingerOutcome;
+    ///
+    /// assert!(LingerOutcome::Scraped { waited: Duration::from_secs(1) }.was_scraped());
+    /// assert!(!LingerOutcome::TimedOut { waited: Duration::from_secs(10) }.was_scraped());
+    /// assert!(!LingerOutcome::NoScraper.was_scraped());
+    /// ```
     pub fn was_scraped(&self) -> bool {
         matches!(self, LingerOutcome::Scraped { .. })
     }

@@ -87,6 +87,22 @@ impl Pushgateway {
     /// host, no query and no credentials (`user:password@`, shown as `***@`
     /// in the error: a password never reaches a message),
     /// [`PushError::EmptyJob`] for an empty job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use winddown_prometheus::{PushError, Pushgateway};
+    ///
+    /// let gateway = Pushgateway::new("http://pushgateway:9091/prefix", "orders")?;
+    /// assert_eq!(gateway.job(), "orders");
+    /// assert_eq!(gateway.instance_label(), Pushgateway::default_instance());
+    ///
+    /// assert!(matches!(Pushgateway::new("http://pushgateway:9091", ""), Err(PushError::EmptyJob)));
+    /// let error = Pushgateway::new("http://ops:hunter2@pushgateway:9091", "orders").unwrap_err();
+    /// assert!(error.to_string().contains("\"http://***@pushgateway:9091\""));
+    /// assert!(!error.to_string().contains("hunter2"));
+    /// # Ok::<(), PushError>(())
+    /// ```
     pub fn new(base_url: &str, job: impl Into<String>) -> Result<Pushgateway, PushError> {
         // Never the URL as given: it may carry a password.
         let invalid = |reason: &str| PushError::InvalidUrl {
@@ -137,12 +153,35 @@ impl Pushgateway {
 
     /// The instance label of the group; empty groups by job only. See the
     /// [grouping key](Self#grouping-key).
+    ///
+    /// ```
+    /// use winddown_prometheus::Pushgateway;
+    ///
+    /// let gateway = Pushgateway::new("http://pushgateway:9091", "orders")?.instance("slot-1");
+    /// assert_eq!(gateway.group_path(), "/metrics/job/orders/instance/slot-1");
+    /// // Values outside [A-Za-z0-9._~-] are sent base64url-encoded.
+    /// let gateway = gateway.instance("10.0.0.7:8080");
+    /// assert_eq!(gateway.group_path(), "/metrics/job/orders/instance@base64/MTAuMC4wLjc6ODA4MA==");
+    /// # Ok::<(), winddown_prometheus::PushError>(())
+    /// ```
     pub fn instance(mut self, instance: impl Into<String>) -> Self {
         self.instance = instance.into();
         self
     }
 
     /// Bounds one push (connect, send, answer); 3 s by default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_prometheus::Pushgateway;
+    ///
+    /// // A gateway next to the service answers quickly; leave room in the
+    /// // platform's grace period for this bound.
+    /// let gateway = Pushgateway::new("http://localhost:9091", "orders")?
+    ///     .timeout(Duration::from_millis(500));
+    /// # let _ = gateway;
+    /// # Ok::<(), winddown_prometheus::PushError>(())
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -170,16 +209,39 @@ impl Pushgateway {
     }
 
     /// The job label.
+    ///
+    /// ```
+    /// let gateway = winddown_prometheus::Pushgateway::new("http://pushgateway:9091", "orders")?;
+    /// assert_eq!(gateway.job(), "orders");
+    /// # Ok::<(), winddown_prometheus::PushError>(())
+    /// ```
     pub fn job(&self) -> &str {
         &self.job
     }
 
     /// The instance label (empty: grouped by job only).
+    ///
+    /// ```
+    /// let gateway = winddown_prometheus::Pushgateway::new("http://pushgateway:9091", "orders")?
+    ///     .instance("orders-0");
+    /// assert_eq!(gateway.instance_label(), "orders-0");
+    /// assert_eq!(gateway.instance("").instance_label(), "");
+    /// # Ok::<(), winddown_prometheus::PushError>(())
+    /// ```
     pub fn instance_label(&self) -> &str {
         &self.instance
     }
 
-    /// The path of the group: `/metrics/job/<job>[/instance/<instance>]`.
+    /// The path of the group: `/metrics/job/<job>[/instance/<instance>]`,
+    /// after the base URL's path prefix if it has one.
+    ///
+    /// ```
+    /// use winddown_prometheus::Pushgateway;
+    ///
+    /// let gateway = Pushgateway::new("http://gateway.internal/pushgateway/", "orders")?.instance("");
+    /// assert_eq!(gateway.group_path(), "/pushgateway/metrics/job/orders");
+    /// # Ok::<(), winddown_prometheus::PushError>(())
+    /// ```
     pub fn group_path(&self) -> String {
         let mut path = format!("{}/metrics/{}", self.prefix, segment("job", &self.job));
         if !self.instance.is_empty() {
@@ -190,6 +252,14 @@ impl Pushgateway {
     }
 
     /// The full URL of the group.
+    ///
+    /// ```
+    /// use winddown_prometheus::Pushgateway;
+    ///
+    /// let gateway = Pushgateway::new("http://[::1]:9091", "orders")?.instance("orders-0");
+    /// assert_eq!(gateway.group_url(), "http://[::1]:9091/metrics/job/orders/instance/orders-0");
+    /// # Ok::<(), winddown_prometheus::PushError>(())
+    /// ```
     pub fn group_url(&self) -> String {
         format!("http://{}{}", self.authority, self.group_path())
     }
@@ -201,6 +271,27 @@ impl Pushgateway {
     /// A [`PushError`] naming the URL if the gateway cannot be reached,
     /// refuses the push (its explanation is in the error) or does not answer
     /// within the timeout.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe in that nothing is left half done on this side: dropping
+    /// the future abandons the request. Whether the gateway applied it is
+    /// then unknown; pushing again is harmless, as a push replaces the group.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // Needs a Pushgateway listening on localhost:9091.
+    /// use winddown_prometheus::{PrometheusMetrics, Pushgateway};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), winddown_prometheus::PushError> {
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// let gateway = Pushgateway::new("http://localhost:9091", "orders")?.instance("orders-0");
+    /// gateway.push(metrics.render()).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn push(&self, text: impl Into<Bytes>) -> Result<(), PushError> {
         self.send(Method::PUT, text.into()).await
     }
@@ -210,6 +301,27 @@ impl Pushgateway {
     /// # Errors
     ///
     /// As for [`push`](Self::push).
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`push`](Self::push): deleting again is harmless.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // Needs a Pushgateway listening on localhost:9091; run from a cleanup
+    /// // job once the group is no longer wanted.
+    /// use winddown_prometheus::Pushgateway;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), winddown_prometheus::PushError> {
+    /// Pushgateway::new("http://localhost:9091", "orders")?
+    ///     .instance("orders-0")
+    ///     .delete()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn delete(&self) -> Result<(), PushError> {
         self.send(Method::DELETE, Bytes::new()).await
     }

@@ -91,6 +91,24 @@ impl PrometheusMetrics {
     ///
     /// [`InstallError::AlreadyInstalled`] if a global `metrics` recorder is
     /// already installed in this process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use winddown_prometheus::{InstallError, PrometheusMetrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), InstallError> {
+    /// // Once, at startup, inside the runtime (for the upkeep task).
+    /// let metrics = PrometheusMetrics::install()?;
+    /// metrics::counter!("orders_total").increment(1);
+    /// assert!(metrics.render().contains("orders_total 1"));
+    ///
+    /// // A second recorder is refused.
+    /// assert_eq!(PrometheusMetrics::install().unwrap_err(), InstallError::AlreadyInstalled);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn install() -> Result<PrometheusMetrics, InstallError> {
         PrometheusMetrics::install_with(PrometheusBuilder::new())
     }
@@ -101,6 +119,21 @@ impl PrometheusMetrics {
     /// # Errors
     ///
     /// See [`install`](Self::install).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use winddown_prometheus::{InstallError, PrometheusBuilder, PrometheusMetrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), InstallError> {
+    /// let builder = PrometheusBuilder::new().add_global_label("service", "orders");
+    /// let metrics = PrometheusMetrics::install_with(builder)?;
+    /// metrics::counter!("orders_total").increment(1);
+    /// assert!(metrics.render().contains(r#"orders_total{service="orders"} 1"#));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn install_with(builder: PrometheusBuilder) -> Result<PrometheusMetrics, InstallError> {
         let (recorder, metrics) = PrometheusMetrics::build(builder);
         metrics::set_global_recorder(recorder).map_err(|_| InstallError::AlreadyInstalled)?;
@@ -146,11 +179,32 @@ impl PrometheusMetrics {
     }
 
     /// The exporter's own handle.
+    ///
+    /// ```
+    /// use winddown_prometheus::PrometheusMetrics;
+    ///
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// // Upkeep drains histogram samples; `install` runs it every 5 s.
+    /// metrics.handle().run_upkeep();
+    /// ```
     pub fn handle(&self) -> &PrometheusHandle {
         &self.shared.handle
     }
 
     /// Renders every metric in the Prometheus text format (0.0.4).
+    ///
+    /// ```
+    /// use winddown_prometheus::PrometheusMetrics;
+    ///
+    /// let (recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// metrics::with_local_recorder(&recorder, || {
+    ///     metrics::histogram!("winddown_hook_duration_seconds", "hook" => "db").record(0.2);
+    /// });
+    /// let text = metrics.render();
+    /// // The winddown duration histograms get buckets sized for shutdown steps.
+    /// assert!(text.contains(r#"winddown_hook_duration_seconds_bucket{hook="db",le="0.25"} 1"#));
+    /// assert!(text.contains(r#"winddown_hook_duration_seconds_count{hook="db"} 1"#));
+    /// ```
     pub fn render(&self) -> String {
         self.shared.handle.render()
     }
@@ -169,6 +223,23 @@ impl PrometheusMetrics {
 
     /// How many scrapes have been served (response body handed to the
     /// connection) since start.
+    ///
+    /// ```
+    /// use http::Request;
+    /// use http_body_util::{BodyExt, Empty};
+    /// use tower::ServiceExt;
+    /// use winddown_prometheus::PrometheusMetrics;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// let request = Request::get("/metrics").body(Empty::<bytes::Bytes>::new()).unwrap();
+    /// let response = metrics.service().oneshot(request).await.unwrap();
+    /// assert_eq!(metrics.scrapes(), 0); // rendered, not sent yet
+    /// response.into_body().collect().await.unwrap();
+    /// assert_eq!(metrics.scrapes(), 1);
+    /// # }
+    /// ```
     pub fn scrapes(&self) -> u64 {
         self.shared.scrapes.total()
     }
@@ -176,10 +247,14 @@ impl PrometheusMetrics {
     /// Waits until one more scrape has been served, or `max` has passed,
     /// whichever is first. Only a scrape rendered after this call started
     /// counts, so it carries every figure recorded before. A zero `max`
-    /// returns [`LingerOutcome::Off`] at once. Cancel safe.
+    /// returns [`LingerOutcome::Off`] at once.
     ///
     /// [`FinalExport`] calls this as the last step of the shutdown sequence;
     /// call it yourself only when you drive the exit differently.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future stops the wait and loses nothing.
     ///
     /// ```
     /// use std::time::Duration;
@@ -197,7 +272,21 @@ impl PrometheusMetrics {
         self.shared.scrapes.linger(max).await
     }
 
-    /// The final export for this recorder: see [`FinalExport`].
+    /// The final export for this recorder: see [`FinalExport`]. The same as
+    /// [`FinalExport::new`].
+    ///
+    /// ```
+    /// use winddown_prometheus::{LingerOutcome, PrometheusMetrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// // Nothing configured: it does nothing.
+    /// let report = metrics.final_export().run().await;
+    /// assert_eq!(report.linger, LingerOutcome::Off);
+    /// assert!(report.push.is_none() && report.textfile.is_none());
+    /// # }
+    /// ```
     pub fn final_export(&self) -> FinalExport {
         FinalExport::new(self)
     }

@@ -22,7 +22,7 @@ use crate::Shutdown;
 /// its last byte.
 ///
 /// A guard keeps its `Shutdown` alive through an owner `O`: the handle
-/// itself by default ([`Shutdown::in_flight`]), or with
+/// itself by default ([`Shutdown::in_flight_guard`]), or with
 /// [`InFlightGuard::new`] any value that leads to one, so that a middleware
 /// that already shares its settings and handle behind one `Arc` takes a
 /// guard without cloning the handle as well.

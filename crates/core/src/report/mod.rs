@@ -54,6 +54,14 @@ pub enum HookOutcome {
 impl HookOutcome {
     /// The label used in metrics and reports: `ok`, `error`, `timeout`,
     /// `panic` or `skipped`.
+    ///
+    /// ```
+    /// use winddown_core::HookOutcome;
+    ///
+    /// assert_eq!(HookOutcome::Error("refused".into()).as_str(), "error");
+    /// assert_eq!(HookOutcome::Timeout(None).as_str(), "timeout");
+    /// assert_eq!(HookOutcome::Skipped.as_str(), "skipped");
+    /// ```
     pub fn as_str(&self) -> &'static str {
         match self {
             HookOutcome::Ok => "ok",

@@ -33,7 +33,7 @@ impl Shutdown {
         Ok(())
     }
 
-    /// Registers a closure as a hook in [`Phase::CLOSE`] (the seed's
+    /// Registers a closure as a hook in [`Phase::CLOSE`](crate::Phase::CLOSE) (the seed's
     /// `register(cb)` / `@on_cleanup`). For another phase or a timeout use
     /// [`register`](Self::register) with [`hook_fn`].
     ///

@@ -9,7 +9,12 @@ use crate::{DrainEnded, Shutdown, State, StateReached};
 
 impl Shutdown {
     /// A future that resolves once the sequence has reached `state` (or a
-    /// later one). `'static`, `Send`, and cancel safe.
+    /// later one). `'static` and `Send`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses nothing, and one created later
+    /// resolves at once if the state has been reached meanwhile.
     ///
     /// ```
     /// use winddown_core::{Shutdown, State};
@@ -29,6 +34,11 @@ impl Shutdown {
 
     /// Resolves when shutdown is triggered (announcing starts).
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses nothing, and one created later
+    /// resolves at once if the state has been reached meanwhile.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -44,6 +54,11 @@ impl Shutdown {
 
     /// Resolves when draining starts: pass it to a server's graceful-shutdown
     /// method (`axum::serve(..).with_graceful_shutdown(shutdown.draining())`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses nothing, and one created later
+    /// resolves at once if the state has been reached meanwhile.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -61,6 +76,11 @@ impl Shutdown {
 
     /// Resolves when the hooks start running.
     ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses nothing, and one created later
+    /// resolves at once if the state has been reached meanwhile.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
@@ -76,6 +96,11 @@ impl Shutdown {
     }
 
     /// Resolves when the sequence is done.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses nothing, and one created later
+    /// resolves at once if the state has been reached meanwhile.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -95,6 +120,35 @@ impl Shutdown {
     /// Resolves when draining has ended, by completion or by the drain
     /// timeout: work still running then is abandoned and should be cut.
     /// See [`DrainEnded`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses nothing, and one created later
+    /// resolves at once if draining has ended meanwhile.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_core::Shutdown;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shutdown = Shutdown::builder().no_signals().drain_timeout(Duration::from_secs(5)).build();
+    /// let started = tokio::time::Instant::now();
+    /// let stream = shutdown.in_flight_guard(); // an event stream that never ends
+    /// let ended = shutdown.drain_ended();
+    /// shutdown.trigger();
+    /// let run = tokio::spawn({
+    ///     let shutdown = shutdown.clone();
+    ///     async move { shutdown.run().await }
+    /// });
+    /// ended.await;
+    /// assert_eq!(started.elapsed(), Duration::from_secs(5)); // the drain timeout
+    /// drop(stream); // cut it
+    /// let report = run.await.unwrap();
+    /// assert!(!report.drained);
+    /// assert_eq!(report.abandoned, 1);
+    /// # }
+    /// ```
     pub fn drain_ended(&self) -> DrainEnded {
         DrainEnded::new(self.inner.drain_ended.clone().cancelled_owned())
     }

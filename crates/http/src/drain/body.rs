@@ -118,6 +118,37 @@ impl<B> DrainBody<B> {
     }
 
     /// Whether this body holds a request in flight (it has not ended yet).
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{Request, Response};
+    /// use http_body_util::{BodyExt, Full};
+    /// use tower::{ServiceExt, service_fn};
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::Drain;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let service = Drain::new(
+    ///     service_fn(|_req: Request<Full<Bytes>>| async {
+    ///         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("hello"))))
+    ///     }),
+    ///     shutdown.clone(),
+    /// );
+    /// let mut body = service.oneshot(Request::new(Full::default())).await.unwrap().into_body();
+    /// // The handler has answered, but the body is not sent yet.
+    /// assert!(body.is_in_flight());
+    /// assert_eq!(shutdown.in_flight_count(), 1);
+    ///
+    /// let data = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    /// assert_eq!(data, "hello");
+    /// assert!(body.frame().await.is_none());
+    /// assert!(!body.is_in_flight());
+    /// assert_eq!(shutdown.in_flight_count(), 0);
+    /// # }
+    /// ```
     pub fn is_in_flight(&self) -> bool {
         matches!(&self.kind, Kind::Inner { guard: Some(_), .. })
     }

@@ -78,6 +78,16 @@ pub struct DrainLayer {
 
 impl DrainLayer {
     /// A layer draining on `shutdown`, with the default settings.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::DrainLayer;
+    ///
+    /// let layer = DrainLayer::new(Shutdown::builder().no_signals().build());
+    /// assert_eq!(layer.retry_after_duration(), Duration::from_secs(5));
+    /// assert_eq!(layer.exempt_path_list(), ["/healthz", "/readyz", "/metrics"]);
+    /// ```
     pub fn new(shutdown: Shutdown) -> Self {
         DrainLayer {
             config: Arc::new(Config::new(
@@ -95,6 +105,35 @@ impl DrainLayer {
     /// The `Retry-After` of 503 responses (default 5 s). It is sent in whole
     /// seconds, rounded up; any duration is accepted (`Duration::MAX` is
     /// sent as 18446744073709551615).
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response, StatusCode};
+    /// # use http_body_util::Full;
+    /// # use tower::{Layer, ServiceExt, service_fn};
+    /// # use winddown_core::Shutdown;
+    /// # use winddown_http::DrainLayer;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let hello = service_fn(|_req: Request<Full<Bytes>>| async {
+    /// #     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("hello"))))
+    /// # });
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let service = DrainLayer::new(shutdown.clone())
+    ///     .retry_after(Duration::from_millis(1500))
+    ///     .layer(hello);
+    ///
+    /// # shutdown.trigger();
+    /// # tokio::spawn({ let s = shutdown.clone(); async move { s.run().await } });
+    /// shutdown.draining().await;
+    /// let response = service.oneshot(Request::new(Full::default())).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// assert_eq!(response.headers()["retry-after"], "2"); // rounded up
+    /// # }
+    /// ```
     pub fn retry_after(mut self, retry_after: Duration) -> Self {
         let shutdown = self.config.shutdown.clone();
         let exempt = self.config.exempt.clone();
@@ -114,6 +153,37 @@ impl DrainLayer {
     /// path the application does not route reaches its fallback (in axum,
     /// the `404` or whatever `Router::fallback` does), in every state. List
     /// only paths the application serves.
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response, StatusCode};
+    /// # use http_body_util::Full;
+    /// # use tower::{Layer, ServiceExt, service_fn};
+    /// # use winddown_core::Shutdown;
+    /// # use winddown_http::DrainLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let hello = service_fn(|_req: Request<Full<Bytes>>| async {
+    /// #     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("hello"))))
+    /// # });
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let service = DrainLayer::new(shutdown.clone())
+    ///     .exempt_paths(["/livez", "/ready"])
+    ///     .layer(hello);
+    ///
+    /// # shutdown.trigger();
+    /// # tokio::spawn({ let s = shutdown.clone(); async move { s.run().await } });
+    /// shutdown.draining().await;
+    /// let get = |path| Request::get(path).body(Full::default()).unwrap();
+    /// let response = service.clone().oneshot(get("/ready")).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::OK);
+    /// // No longer exempt: the list was replaced.
+    /// let response = service.oneshot(get("/healthz")).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// # }
+    /// ```
     pub fn exempt_paths<I, P>(mut self, paths: I) -> Self
     where
         I: IntoIterator<Item = P>,
@@ -124,6 +194,15 @@ impl DrainLayer {
     }
 
     /// Adds one exempt path to the list.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::DrainLayer;
+    ///
+    /// let layer = DrainLayer::new(Shutdown::builder().no_signals().build())
+    ///     .exempt_path("/startupz");
+    /// assert_eq!(layer.exempt_path_list(), ["/healthz", "/readyz", "/metrics", "/startupz"]);
+    /// ```
     pub fn exempt_path(mut self, path: impl Into<String>) -> Self {
         self.config_mut().exempt.add_path(path);
         self
@@ -158,6 +237,37 @@ impl DrainLayer {
     /// addition to the exempt paths, whatever their method (the predicate
     /// sees it in the head). Predicates added by several calls are
     /// alternatives: any one of them exempts a request.
+    ///
+    /// ```
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http::{Request, Response, StatusCode};
+    /// # use http_body_util::Full;
+    /// # use tower::{Layer, ServiceExt, service_fn};
+    /// # use winddown_core::Shutdown;
+    /// # use winddown_http::DrainLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// # let hello = service_fn(|_req: Request<Full<Bytes>>| async {
+    /// #     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("hello"))))
+    /// # });
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let service = DrainLayer::new(shutdown.clone())
+    ///     .exempt_if(|head| head.headers.contains_key("x-internal-probe"))
+    ///     .layer(hello);
+    ///
+    /// # shutdown.trigger();
+    /// # tokio::spawn({ let s = shutdown.clone(); async move { s.run().await } });
+    /// shutdown.draining().await;
+    /// let probe = Request::post("/jobs").header("x-internal-probe", "1").body(Full::default());
+    /// let response = service.clone().oneshot(probe.unwrap()).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::OK);
+    /// let other = Request::post("/jobs").body(Full::default());
+    /// let response = service.oneshot(other.unwrap()).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// # }
+    /// ```
     pub fn exempt_if<F>(mut self, predicate: F) -> Self
     where
         F: Fn(&Parts) -> bool + Send + Sync + 'static,
@@ -167,21 +277,60 @@ impl DrainLayer {
     }
 
     /// The exempt paths, in order.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::DrainLayer;
+    ///
+    /// let layer = DrainLayer::new(Shutdown::builder().no_signals().build());
+    /// assert_eq!(layer.exempt_path_list(), ["/healthz", "/readyz", "/metrics"]);
+    /// assert!(layer.exempt_paths::<_, String>([]).exempt_path_list().is_empty());
+    /// ```
     pub fn exempt_path_list(&self) -> Vec<&str> {
         self.config.exempt.paths().collect()
     }
 
     /// The methods the exempt paths are exempt for, in order.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::DrainLayer;
+    ///
+    /// let layer = DrainLayer::new(Shutdown::builder().no_signals().build());
+    /// assert_eq!(layer.exempt_method_list(), [Method::GET, Method::HEAD]);
+    /// ```
     pub fn exempt_method_list(&self) -> &[Method] {
         self.config.exempt.methods()
     }
 
-    /// The configured `Retry-After`.
+    /// The configured `Retry-After`, as given (the header rounds it up to
+    /// whole seconds).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::DrainLayer;
+    ///
+    /// let layer = DrainLayer::new(Shutdown::builder().no_signals().build())
+    ///     .retry_after(Duration::from_millis(1500));
+    /// assert_eq!(layer.retry_after_duration(), Duration::from_millis(1500));
+    /// ```
     pub fn retry_after_duration(&self) -> Duration {
         self.config.retry_after
     }
 
     /// The shutdown handle this layer drains on.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::DrainLayer;
+    ///
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let layer = DrainLayer::new(shutdown.clone());
+    /// layer.shutdown().trigger();
+    /// assert!(shutdown.is_shutting_down());
+    /// ```
     pub fn shutdown(&self) -> &Shutdown {
         &self.config.shutdown
     }

@@ -122,6 +122,34 @@ pub struct Drain<S> {
 
 impl<S> Drain<S> {
     /// Wraps `inner` with the default settings (see [`DrainLayer::new`]).
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use bytes::Bytes;
+    /// use http::{Request, Response, StatusCode};
+    /// use http_body_util::Full;
+    /// use tower::{ServiceExt, service_fn};
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::Drain;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let hello = service_fn(|_req: Request<Full<Bytes>>| async {
+    ///     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("hello"))))
+    /// });
+    /// let service = Drain::new(hello, shutdown.clone());
+    ///
+    /// let response = service.clone().oneshot(Request::new(Full::default())).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::OK);
+    ///
+    /// shutdown.trigger();
+    /// tokio::spawn({ let s = shutdown.clone(); async move { s.run().await } });
+    /// shutdown.draining().await;
+    /// let response = service.oneshot(Request::new(Full::default())).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    /// # }
+    /// ```
     pub fn new(inner: S, shutdown: Shutdown) -> Self {
         DrainLayer::new(shutdown).layer_into(inner)
     }
@@ -131,21 +159,62 @@ impl<S> Drain<S> {
     }
 
     /// A [`DrainLayer`] with the default settings.
+    ///
+    /// ```
+    /// use tower::Layer;
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::Drain;
+    ///
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// // `layer` does not use `S`, so the call has to name one.
+    /// let layer = Drain::<()>::layer(shutdown);
+    /// assert_eq!(layer.exempt_path_list(), ["/healthz", "/readyz", "/metrics"]);
+    /// let drain = layer.layer("inner service");
+    /// assert_eq!(drain.into_inner(), "inner service");
+    /// ```
     pub fn layer(shutdown: Shutdown) -> DrainLayer {
         DrainLayer::new(shutdown)
     }
 
     /// Gets a reference to the inner service.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::Drain;
+    ///
+    /// // Any value stands in for a service here.
+    /// let drain = Drain::new(vec![1, 2], Shutdown::builder().no_signals().build());
+    /// assert_eq!(drain.get_ref(), &[1, 2]);
+    /// ```
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
     /// Gets a mutable reference to the inner service.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::Drain;
+    ///
+    /// // Any value stands in for a service here.
+    /// let mut drain = Drain::new(vec![1, 2], Shutdown::builder().no_signals().build());
+    /// drain.get_mut().push(3);
+    /// assert_eq!(drain.get_ref(), &[1, 2, 3]);
+    /// ```
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
     }
 
     /// Consumes `self`, returning the inner service.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::Drain;
+    ///
+    /// // Any value stands in for a service here.
+    /// let drain = Drain::new(vec![1, 2], Shutdown::builder().no_signals().build());
+    /// assert_eq!(drain.into_inner(), [1, 2]);
+    /// ```
     pub fn into_inner(self) -> S {
         self.inner
     }

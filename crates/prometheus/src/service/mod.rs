@@ -47,12 +47,46 @@ pub struct MetricsService {
 }
 
 impl MetricsService {
-    /// A service rendering `metrics`.
+    /// A service rendering `metrics`; the same as
+    /// [`PrometheusMetrics::service`].
+    ///
+    /// ```
+    /// use http::{Request, StatusCode};
+    /// use http_body_util::{BodyExt, Empty};
+    /// use tower::ServiceExt;
+    /// use winddown_prometheus::{MetricsService, PrometheusMetrics};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// metrics::with_local_recorder(&recorder, || metrics::gauge!("queue_depth").set(7));
+    ///
+    /// let service = MetricsService::new(metrics.clone());
+    /// let request = Request::get("/metrics").body(Empty::<bytes::Bytes>::new()).unwrap();
+    /// let response = service.clone().oneshot(request).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::OK);
+    /// let text = response.into_body().collect().await.unwrap().to_bytes();
+    /// assert!(std::str::from_utf8(&text).unwrap().contains("queue_depth 7"));
+    ///
+    /// let request = Request::post("/metrics").body(Empty::<bytes::Bytes>::new()).unwrap();
+    /// let response = service.oneshot(request).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    /// assert_eq!(response.headers()["allow"], "GET, HEAD");
+    /// # }
+    /// ```
     pub const fn new(metrics: PrometheusMetrics) -> Self {
         MetricsService { metrics }
     }
 
     /// The metrics handle it renders.
+    ///
+    /// ```
+    /// use winddown_prometheus::PrometheusMetrics;
+    ///
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// let service = metrics.service();
+    /// assert_eq!(service.get_ref().scrapes(), 0);
+    /// ```
     pub fn get_ref(&self) -> &PrometheusMetrics {
         &self.metrics
     }
