@@ -116,7 +116,8 @@ fn a_shutdown_records_every_step_with_its_labels() {
         ),
         (
             format!(r#"{HOOK_DURATION_SECONDS}{{hook="cache",phase="close",outcome="timeout"}}"#),
-            (seconds, histogram(&[0.1])),
+            // 100 ms timeout, then the cancel grace: it ignores its token.
+            (seconds, histogram(&[0.2])),
         ),
         (
             format!(r#"{HOOK_DURATION_SECONDS}{{hook="broken",phase="close",outcome="error"}}"#),
@@ -132,7 +133,7 @@ fn a_shutdown_records_every_step_with_its_labels() {
         ),
         (
             SHUTDOWN_DURATION_SECONDS.to_owned(),
-            (seconds, histogram(&[1.15])),
+            (seconds, histogram(&[1.25])),
         ),
         (
             ABANDONED_REQUESTS_TOTAL.to_owned(),
