@@ -220,11 +220,13 @@ impl Server {
                 peer,
                 activity,
                 entry,
+                after_trigger: self.shutdown.is_shutting_down(),
             };
             connections.spawn(serve_connection(
                 builder.clone(),
                 accepted,
                 service.clone(),
+                self.shutdown.triggered(),
                 self.shutdown.done(),
                 self.policy,
                 limits,
