@@ -28,8 +28,11 @@
 //! still get in; accepting pauses instead of spinning.
 //!
 //! Upgrades (WebSockets) are supported; an upgraded connection belongs to
-//! the handler that took it over, so run it with [`Shutdown::spawn`] (the
-//! drain waits for it) and stop it on [`Shutdown::drain_ended`].
+//! the handler that took it over. With axum, wrap the socket in
+//! `winddown_http::ws::DrainingWebSocket` (feature `ws`): the drain waits
+//! for it, it is closed with `1001` when draining starts and cut when the
+//! drain ends. Otherwise run it with [`Shutdown::spawn`] (the drain waits
+//! for it) and stop it on [`Shutdown::drain_ended`].
 //!
 //! # Examples
 //!
