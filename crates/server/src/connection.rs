@@ -87,7 +87,7 @@ pub(crate) async fn serve_connection<S, B>(
     builder: Arc<Builder<TokioExecutor>>,
     accepted: Accepted,
     service: S,
-    triggered: StateReached,
+    triggered: Option<StateReached>,
     done: StateReached,
     policy: ClosePolicy,
     limits: Limits,
@@ -114,8 +114,10 @@ pub(crate) async fn serve_connection<S, B>(
 
     let mut phase = Phase::Open;
     // `Some` until the trigger; then whether the GOAWAY has been sent.
-    let mut triggered = Some(triggered);
-    let mut goaway_sent = false;
+    // `None` from the start when GOAWAY at the trigger is off.
+    let goaway_at_trigger = triggered.is_some();
+    let mut triggered = triggered;
+    let mut goaway_sent = !goaway_at_trigger;
     loop {
         tokio::select! {
             biased;
