@@ -6,8 +6,13 @@
 //!
 //! Environment: `ADDR` (default `127.0.0.1:$PORT`), `PORT` (default 0, a
 //! free port), `ANNOUNCE_MS` (default 1000), `DRAIN_TIMEOUT_MS` (default
-//! 10000), `SLOW_MS` (how long `/slow` takes, default 3000). `/events` is
-//! an endless event stream, cut at the drain timeout.
+//! 10000), `SLOW_MS` (how long `/slow` takes, default 3000).
+//!
+//! Long-lived routes: `/events` is an endless event stream that ends
+//! cleanly, with a `retry:` hint, when draining starts; `/ws` is a
+//! WebSocket echo (each text message is sent back), closed with `1001`
+//! when draining starts and cut at the drain timeout if the client does not
+//! answer. HTTP/2 clients get a graceful GOAWAY at the signal.
 //!
 //! Try it: `curl localhost:PORT/slow` in one terminal, Ctrl+C in the
 //! server's, and `curl -i localhost:PORT/` and `curl -i localhost:PORT/readyz`
@@ -20,9 +25,12 @@ mod support;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use winddown::Shutdown;
+use winddown::http::sse::EndOnDrain;
+use winddown::http::ws::DrainingWebSocket;
 use winddown::http::{DrainLayer, Probe};
 
 use crate::support::{addr, env_ms, print_progress};
@@ -35,9 +43,9 @@ fn slow_body() -> String {
     "0123456789".repeat(SLOW_LEN / 10)
 }
 
-/// An endless server-sent event stream: it holds the drain open until the
-/// drain timeout cuts it.
-async fn events() -> impl axum::response::IntoResponse {
+/// An endless server-sent event stream, ended cleanly when draining
+/// starts: a last event with `retry:`, then the end of the body.
+async fn events(shutdown: Shutdown) -> impl axum::response::IntoResponse {
     let ticks = futures_util::stream::unfold(0u64, |n| async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
         Some((
@@ -45,10 +53,29 @@ async fn events() -> impl axum::response::IntoResponse {
             n + 1,
         ))
     });
+    let body = EndOnDrain::new(axum::body::Body::from_stream(ticks), &shutdown)
+        .retry(Duration::from_secs(5));
     (
         [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
-        axum::body::Body::from_stream(ticks),
+        axum::body::Body::new(body),
     )
+}
+
+/// A WebSocket echo: each text message is sent back. Counted in flight,
+/// closed with `1001` when draining starts.
+async fn echo(ws: WebSocketUpgrade, shutdown: Shutdown) -> axum::response::Response {
+    ws.on_upgrade(move |socket| async move {
+        let mut socket = DrainingWebSocket::new(socket, &shutdown);
+        while let Some(Ok(message)) = socket.recv().await {
+            if let Message::Text(text) = message
+                && socket.send(Message::Text(text)).await.is_err()
+            {
+                break;
+            }
+        }
+        let closed = socket.close().await;
+        println!("websocket closed: {closed:?}");
+    })
 }
 
 #[tokio::main]
@@ -78,7 +105,14 @@ async fn main() -> std::io::Result<()> {
                 slow_body()
             }),
         )
-        .route("/events", get(events))
+        .route("/events", {
+            let shutdown = shutdown.clone();
+            get(move || events(shutdown.clone()))
+        })
+        .route("/ws", {
+            let shutdown = shutdown.clone();
+            get(move |ws: WebSocketUpgrade| echo(ws, shutdown.clone()))
+        })
         .route_service("/readyz", Probe::readiness(shutdown.clone()))
         .route_service("/healthz", Probe::liveness(shutdown.clone()))
         .layer(DrainLayer::new(shutdown.clone()).retry_after(Duration::from_secs(5)));

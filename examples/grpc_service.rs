@@ -87,7 +87,13 @@ async fn main() -> std::io::Result<()> {
         Which::Winddown => {
             let routes = Routes::new(health).add_service(echo).prepare();
             let app = drain.layer(routes);
-            let server = winddown::server::serve(listener, app, shutdown.clone());
+            // tonic's client does not retry a call it had queued on a
+            // connection that received GOAWAY (it fails with CANCELLED,
+            // unsent), so HTTP/2 connections are kept until done here;
+            // health says NOT_SERVING from the trigger on instead.
+            let server = winddown::server::Server::new(shutdown.clone())
+                .http2_goaway_at_trigger(false)
+                .serve(listener, app);
             shutdown.run_until(server).await
         }
         Which::Tonic => {

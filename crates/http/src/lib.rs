@@ -11,6 +11,10 @@
 //!   body, and streams cut when the drain ends. See the [`drain`] module.
 //! - [`Probe`]: readiness and liveness probe services (see [`probe`]).
 //! - [`ServiceBuilderExt::drain_on_shutdown`] for `tower::ServiceBuilder`.
+//! - [`sse::EndOnDrain`]: server-sent event streams end cleanly, with a
+//!   `retry:` hint, when draining starts.
+//! - `ws::DrainingWebSocket` (feature `ws`): axum WebSockets counted in
+//!   flight, closed with `1001` when draining starts, cut when it ends.
 //!
 //! # Examples
 //!
@@ -61,6 +65,9 @@
 mod builder;
 pub mod drain;
 pub mod probe;
+pub mod sse;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 pub use builder::ServiceBuilderExt;
 pub use drain::{Drain, DrainBody, DrainEnded, DrainLayer};

@@ -77,8 +77,12 @@ pub(crate) struct Activity {
     inner: Mutex<Inner>,
     /// Wakes the connection's task: it became idle, or was evicted.
     changed: Notify,
+    /// The HTTP/2 connection preface has been received.
+    http2_preface: AtomicBool,
     /// The connection has carried an HTTP/2 request.
-    http2: AtomicBool,
+    http2_request: AtomicBool,
+    /// Wakes [`Activity::http2_ready`].
+    http2_seen: Notify,
     /// The server's interest in connections going idle.
     idle_watch: Arc<IdleWatch>,
 }
@@ -127,7 +131,9 @@ impl Activity {
                 evicted: false,
             }),
             changed: Notify::new(),
-            http2: AtomicBool::new(false),
+            http2_preface: AtomicBool::new(false),
+            http2_request: AtomicBool::new(false),
+            http2_seen: Notify::new(),
             idle_watch,
         }
     }
@@ -138,14 +144,33 @@ impl Activity {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether the connection has carried an HTTP/2 request.
+    /// Whether the connection speaks HTTP/2: its preface has arrived, or
+    /// it has carried an HTTP/2 request.
     pub(crate) fn is_http2(&self) -> bool {
-        self.http2.load(Ordering::Acquire)
+        self.http2_preface.load(Ordering::Acquire) || self.http2_request.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the connection can take a graceful GOAWAY: once it has
+    /// carried an HTTP/2 request or, unless `after_request`, once its
+    /// HTTP/2 preface has arrived (hyper then sends the GOAWAY as soon as
+    /// its handshake is over). Never resolves on HTTP/1. Cancel safe.
+    pub(crate) async fn http2_ready(&self, after_request: bool) {
+        loop {
+            let seen = self.http2_seen.notified();
+            tokio::pin!(seen);
+            seen.as_mut().enable();
+            if self.http2_request.load(Ordering::Acquire)
+                || (!after_request && self.http2_preface.load(Ordering::Acquire))
+            {
+                return;
+            }
+            seen.await;
+        }
     }
 
     fn request_started(&self, version: Version) -> RequestActive {
-        if version >= Version::HTTP_2 {
-            self.http2.store(true, Ordering::Release);
+        if version >= Version::HTTP_2 && !self.http2_request.swap(true, Ordering::AcqRel) {
+            self.http2_seen.notify_waiters();
         }
         let mut inner = self.lock();
         inner.active += 1;
@@ -164,8 +189,11 @@ impl Activity {
         }
     }
 
-    fn handshaken(&self) {
+    /// The HTTP/2 preface has arrived: the handshake is over.
+    fn preface_received(&self) {
         self.lock().handshaken = true;
+        self.http2_preface.store(true, Ordering::Release);
+        self.http2_seen.notify_waiters();
     }
 
     fn wrote(&self) {
@@ -387,7 +415,7 @@ impl TrackedIo {
         self.preface = match advance(matched, bytes) {
             Preface::Partial(n) => Some(n),
             Preface::Complete => {
-                self.activity.handshaken();
+                self.activity.preface_received();
                 None
             }
             Preface::NotHttp2 => None,

@@ -57,10 +57,20 @@ pub(crate) struct Accepted {
     pub(crate) peer: SocketAddr,
     pub(crate) activity: Arc<Activity>,
     pub(crate) entry: Entry,
+    /// Accepted once shutdown had been triggered.
+    pub(crate) after_trigger: bool,
 }
 
 /// Serves one connection until the client closes it, or:
 ///
+/// - from the trigger on, HTTP/2 only: a graceful GOAWAY (the two-step
+///   form of RFC 9113 §6.8, so no stream the client has opened is
+///   refused), the HTTP/2 analog of the `Connection: close` HTTP/1
+///   responses get while announcing. Streams already open complete, and
+///   the connection closes when the last one ends. A connection open at
+///   the trigger gets it at once (or as soon as its preface arrives); one
+///   accepted later, once it has carried its first request, so that a
+///   client is not sent away before being served once.
 /// - before done, when it has no request in progress for too long (see
 ///   [`Limits`]) or is evicted: graceful close (HTTP/1: closed at once when
 ///   idle; HTTP/2: GOAWAY), and dropped if still without a request after
@@ -77,6 +87,7 @@ pub(crate) async fn serve_connection<S, B>(
     builder: Arc<Builder<TokioExecutor>>,
     accepted: Accepted,
     service: S,
+    triggered: Option<StateReached>,
     done: StateReached,
     policy: ClosePolicy,
     limits: Limits,
@@ -93,6 +104,7 @@ pub(crate) async fn serve_connection<S, B>(
         peer,
         activity,
         entry: _entry,
+        after_trigger,
     } = accepted;
     let service = TowerToHyperService::new(Tracked::new(service, activity.clone()));
     let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
@@ -101,6 +113,11 @@ pub(crate) async fn serve_connection<S, B>(
     tokio::pin!(done);
 
     let mut phase = Phase::Open;
+    // `Some` until the trigger; then whether the GOAWAY has been sent.
+    // `None` from the start when GOAWAY at the trigger is off.
+    let goaway_at_trigger = triggered.is_some();
+    let mut triggered = triggered;
+    let mut goaway_sent = !goaway_at_trigger;
     loop {
         tokio::select! {
             biased;
@@ -109,6 +126,16 @@ pub(crate) async fn serve_connection<S, B>(
                 return;
             }
             () = &mut done => break,
+            () = async {
+                if let Some(triggered) = triggered.as_mut() {
+                    triggered.await;
+                }
+            }, if triggered.is_some() => triggered = None,
+            () = activity.http2_ready(after_trigger), if triggered.is_none() && !goaway_sent => {
+                debug!(target: "winddown", %peer, "HTTP/2: graceful GOAWAY at the trigger");
+                connection.as_mut().graceful_shutdown();
+                goaway_sent = true;
+            }
             reason = activity.close_requested(limits.header_read_timeout, limits.idle_timeout),
                 if matches!(phase, Phase::Open) =>
             {

@@ -8,9 +8,9 @@
 //! | state | listener | connections |
 //! |---|---|---|
 //! | running | accepting | served |
-//! | announcing | accepting | served; HTTP/1 responses carry `Connection: close`, after which hyper closes the connection |
+//! | announcing | accepting | served; HTTP/1 responses carry `Connection: close`, after which hyper closes the connection; HTTP/2 connections get a graceful GOAWAY at the trigger (those accepted later, after their first request), their open streams complete, and the client opens new streams elsewhere |
 //! | draining, cleanup | accepting; the [`DrainLayer`](winddown_http::DrainLayer) answers `503` except for exempt routes | in-flight requests finish; at the drain deadline what still streams is cut by the layer and counted as abandoned |
-//! | done | connections the kernel already queued are taken, then the listener closes (a connect is refused) | HTTP/2: GOAWAY. HTTP/1: closed after a response with `Connection: close`, or when still idle after a short grace (a request may be on its way). Everything is dropped at the close timeout |
+//! | done | connections the kernel already queued are taken, then the listener closes (a connect is refused) | HTTP/2: GOAWAY (if not sent yet). HTTP/1: closed after a response with `Connection: close`, or when still idle after a short grace (a request may be on its way). Everything is dropped at the close timeout |
 //!
 //! [`serve`] returns when every connection is gone, so it is the future to
 //! pass to [`Shutdown::run_until`]. Bounds: [`Server::close_grace`] and
@@ -28,8 +28,11 @@
 //! still get in; accepting pauses instead of spinning.
 //!
 //! Upgrades (WebSockets) are supported; an upgraded connection belongs to
-//! the handler that took it over, so run it with [`Shutdown::spawn`] (the
-//! drain waits for it) and stop it on [`Shutdown::drain_ended`].
+//! the handler that took it over. With axum, wrap the socket in
+//! `winddown_http::ws::DrainingWebSocket` (feature `ws`): the drain waits
+//! for it, it is closed with `1001` when draining starts and cut when the
+//! drain ends. Otherwise run it with [`Shutdown::spawn`] (the drain waits
+//! for it) and stop it on [`Shutdown::drain_ended`].
 //!
 //! # Examples
 //!

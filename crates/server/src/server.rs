@@ -67,6 +67,7 @@ pub struct Server {
     stop_accepting: State,
     policy: ClosePolicy,
     limits: Limits,
+    goaway_at_trigger: bool,
 }
 
 impl Server {
@@ -80,7 +81,27 @@ impl Server {
                 timeout: DEFAULT_CLOSE_TIMEOUT,
             },
             limits: Limits::default(),
+            goaway_at_trigger: true,
         }
+    }
+
+    /// Whether HTTP/2 connections get a graceful GOAWAY at the trigger
+    /// (default `true`), the HTTP/2 analog of the `Connection: close` that
+    /// HTTP/1 responses carry while announcing: open streams complete, and
+    /// clients open new streams on a new connection. With `false`, HTTP/2
+    /// connections get their GOAWAY at done.
+    ///
+    /// Turn it off for clients that fail, rather than retry elsewhere, a
+    /// request they had queued on a connection that received GOAWAY (tonic
+    /// 0.14 fails such a call with `CANCELLED`; it was never sent).
+    ///
+    /// ```
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let server = winddown_server::Server::new(shutdown).http2_goaway_at_trigger(false);
+    /// ```
+    pub fn http2_goaway_at_trigger(mut self, enabled: bool) -> Self {
+        self.goaway_at_trigger = enabled;
+        self
     }
 
     /// The state at which the listener closes (default [`State::Done`]).
@@ -220,11 +241,13 @@ impl Server {
                 peer,
                 activity,
                 entry,
+                after_trigger: self.shutdown.is_shutting_down(),
             };
             connections.spawn(serve_connection(
                 builder.clone(),
                 accepted,
                 service.clone(),
+                self.goaway_at_trigger.then(|| self.shutdown.triggered()),
                 self.shutdown.done(),
                 self.policy,
                 limits,

@@ -116,10 +116,12 @@ async fn keep_alive_connections_get_connection_close_while_announcing() {
                     "never on HTTP/2"
                 );
                 response.into_body().collect().await.unwrap();
-                // The HTTP/2 connection stays usable until done.
-                let response = client.get("/").await.unwrap();
-                assert_eq!(response.status(), StatusCode::OK);
-                assert!(!client.conn.is_finished());
+                // The HTTP/2 analog: a graceful GOAWAY at the trigger; the
+                // connection closes once its last stream has ended (see
+                // tests/http2_goaway.rs for the frames).
+                let closed = timeout(Duration::from_secs(1), &mut client.conn).await;
+                assert!(closed.is_ok(), "the server closed the HTTP/2 connection");
+                assert_eq!(sd.state(), State::Announcing);
             }
         }
         run.await.unwrap();
@@ -345,8 +347,9 @@ async fn exempt_paths_cannot_be_bypassed_over_the_wire() {
 }
 
 /// The listener stays open until done (503 for the rest, exempt routes
-/// served while the hooks run), then closes; HTTP/2 gets GOAWAY, idle
-/// HTTP/1 connections are closed, and the server returns promptly.
+/// served while the hooks run), then closes; HTTP/2 got its GOAWAY at the
+/// trigger, idle HTTP/1 connections are closed at done, and the server
+/// returns promptly.
 #[tokio::test]
 async fn the_listener_stays_open_until_done_then_everything_closes() {
     each(stacks_over(Proto::Http1), |stack, _| async move {
@@ -366,6 +369,15 @@ async fn the_listener_stays_open_until_done_then_everything_closes() {
         }
 
         sd.trigger();
+        // HTTP/2: a graceful GOAWAY at the trigger, then the idle
+        // connection closes.
+        let h2_closed = timeout(Duration::from_secs(2), &mut h2.conn).await;
+        assert!(h2_closed.is_ok(), "HTTP/2 connection closed by GOAWAY");
+        assert!(
+            h2_closed.unwrap().unwrap().is_ok(),
+            "a graceful HTTP/2 close"
+        );
+        assert_ne!(sd.state(), State::Done);
         sd.cleanup_started().await;
         let (head, _) = fetch(Proto::Http1, addr, "/metrics").await;
         assert_eq!(
@@ -379,16 +391,10 @@ async fn the_listener_stays_open_until_done_then_everything_closes() {
             StatusCode::SERVICE_UNAVAILABLE,
             "new connections get a 503"
         );
-        assert!(!h1.conn.is_finished() && !h2.conn.is_finished());
+        assert!(!h1.conn.is_finished());
 
         let done_at = Instant::now();
         release.send(()).unwrap();
-        let h2_closed = timeout(Duration::from_secs(2), &mut h2.conn).await;
-        assert!(h2_closed.is_ok(), "HTTP/2 connection closed by GOAWAY");
-        assert!(
-            h2_closed.unwrap().unwrap().is_ok(),
-            "a graceful HTTP/2 close"
-        );
         let h1_closed = timeout(Duration::from_secs(2), &mut h1.conn).await;
         assert!(h1_closed.is_ok(), "idle HTTP/1 connection closed");
         let report = run.await.unwrap();
@@ -468,7 +474,9 @@ async fn the_listener_can_close_when_draining_starts() {
     let sd = shutdown(Duration::ZERO, Duration::from_secs(5));
     let server = Server::new(sd.clone()).stop_accepting_at(State::Draining);
     let (addr, run) = start_with(Stack::Axum, &sd, server).await;
-    let mut h2 = Client::connect(Proto::Http2, addr).await;
+    // HTTP/1 keep-alive connections: HTTP/2 ones get GOAWAY at the trigger.
+    let mut first = Client::connect(Proto::Http1, addr).await;
+    let mut second = Client::connect(Proto::Http1, addr).await;
     let other_work = sd.in_flight_guard();
     sd.trigger();
     sd.draining().await;
@@ -482,9 +490,9 @@ async fn the_listener_can_close_when_draining_starts() {
         .await
         .expect("connections refused");
     // Open connections are still served until done.
-    let response = h2.get("/healthz").await.unwrap();
+    let response = first.get("/healthz").await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let response = h2.get("/").await.unwrap();
+    let response = second.get("/").await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     drop(other_work);
     run.await.unwrap();

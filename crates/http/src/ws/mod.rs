@@ -1,0 +1,202 @@
+//! WebSockets (axum) that take part in the drain: counted in flight, closed
+//! with `1001 Going Away` when draining starts, cut when the drain ends.
+//!
+//! An upgraded connection outlives its `101 Switching Protocols` response,
+//! so the [`DrainLayer`](crate::DrainLayer) stops counting it once the
+//! upgrade is answered. Wrap the socket in a [`DrainingWebSocket`] and:
+//!
+//! - it counts as one request **in flight** until it is dropped, so the
+//!   drain waits for it (opt out with [`DrainingWebSocket::untracked`]: the
+//!   drain then ignores the socket, which is dropped when the process
+//!   exits);
+//! - [`recv`](DrainingWebSocket::recv) returns `None` when the peer closed
+//!   **or draining started** ([`is_draining`](DrainingWebSocket::is_draining)
+//!   tells which), so a handler loop ends by itself;
+//! - [`close`](DrainingWebSocket::close) then sends a Close frame with code
+//!   `1001` (going away) and waits for the peer's Close, at most until the
+//!   drain ends: a client that does not answer is **cut** then, and counted
+//!   as abandoned in the [`ShutdownReport`](winddown_core::ShutdownReport).
+//!
+//! Clients reconnect on `1001` to another replica: by the time draining
+//! starts, load balancers have stopped sending new connections to this one.
+//!
+//! # Examples
+//!
+//! An echo handler (each text message is sent back):
+//!
+//! ```
+//! use axum::extract::ws::{Message, WebSocketUpgrade};
+//! use axum::response::Response;
+//! use axum::{Router, routing::get};
+//! use winddown_core::Shutdown;
+//! use winddown_http::ws::DrainingWebSocket;
+//!
+//! async fn echo(ws: WebSocketUpgrade, shutdown: Shutdown) -> Response {
+//!     ws.on_upgrade(move |socket| async move {
+//!         let mut socket = DrainingWebSocket::new(socket, &shutdown);
+//!         while let Some(Ok(message)) = socket.recv().await {
+//!             if let Message::Text(text) = message {
+//!                 if socket.send(Message::Text(text)).await.is_err() {
+//!                     break;
+//!                 }
+//!             }
+//!         }
+//!         // Close 1001 if draining started; wait for the peer's Close.
+//!         socket.close().await;
+//!     })
+//! }
+//!
+//! let shutdown = Shutdown::builder().no_signals().build();
+//! let app: Router = Router::new().route(
+//!     "/ws",
+//!     get({
+//!         let shutdown = shutdown.clone();
+//!         move |ws: WebSocketUpgrade| echo(ws, shutdown)
+//!     }),
+//! );
+//! ```
+
+use std::fmt;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use winddown_core::{DrainEnded, InFlightGuard, Shutdown, StateReached};
+
+/// The reason sent with the `1001` Close frame.
+const REASON: &str = "server shutting down";
+
+/// How a [`DrainingWebSocket`] ended, from [`close`](DrainingWebSocket::close).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Closed {
+    /// The peer closed (or the connection failed) before draining started.
+    ByPeer,
+    /// Closed with `1001` at drain start; the peer answered the Close.
+    GoingAway,
+    /// Closed with `1001`, but the peer did not answer before the drain
+    /// ended: the connection was cut (and counted as abandoned).
+    Cut,
+}
+
+/// An axum [`WebSocket`] that takes part in the drain.
+///
+/// See the [module docs](self) for an example.
+pub struct DrainingWebSocket {
+    socket: WebSocket,
+    draining: StateReached,
+    drain_ended: DrainEnded,
+    shutdown: Shutdown,
+    guard: Option<InFlightGuard>,
+    /// Draining started while waiting in `recv`, or was seen there.
+    draining_seen: bool,
+    /// The peer closed, or the connection failed.
+    peer_gone: bool,
+}
+
+impl DrainingWebSocket {
+    /// Wraps `socket`; it counts as one request in flight until dropped.
+    pub fn new(socket: WebSocket, shutdown: &Shutdown) -> Self {
+        let mut this = Self::untracked(socket, shutdown);
+        this.guard = Some(shutdown.in_flight_guard());
+        this
+    }
+
+    /// Wraps `socket` without counting it in flight: the drain does not
+    /// wait for it and never counts it as abandoned. It is still closed
+    /// with `1001` at drain start if the handler calls
+    /// [`close`](Self::close).
+    pub fn untracked(socket: WebSocket, shutdown: &Shutdown) -> Self {
+        DrainingWebSocket {
+            socket,
+            draining: shutdown.draining(),
+            drain_ended: shutdown.drain_ended(),
+            shutdown: shutdown.clone(),
+            guard: None,
+            draining_seen: false,
+            peer_gone: false,
+        }
+    }
+
+    /// Whether draining has started: the handler should stop and call
+    /// [`close`](Self::close).
+    pub fn is_draining(&self) -> bool {
+        self.draining_seen || self.shutdown.state() >= winddown_core::State::Draining
+    }
+
+    /// The next message from the peer, or `None` when the peer closed the
+    /// socket (or the connection failed) or when draining started.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: no message is lost if the future is dropped.
+    pub async fn recv(&mut self) -> Option<Result<Message, axum::Error>> {
+        if self.peer_gone || self.is_draining() {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            () = &mut self.draining => {
+                self.draining_seen = true;
+                None
+            }
+            message = self.socket.recv() => {
+                if !matches!(message, Some(Ok(_))) {
+                    self.peer_gone = true;
+                }
+                message
+            }
+        }
+    }
+
+    /// Sends `message` to the peer.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: the message may be partly sent.
+    pub async fn send(&mut self, message: Message) -> Result<(), axum::Error> {
+        self.socket.send(message).await
+    }
+
+    /// Ends the socket: if the peer is gone, at once; otherwise sends Close
+    /// with code `1001` (going away) and waits for the peer's Close, at
+    /// most until the drain ends, when the connection is cut (counted as
+    /// abandoned unless [untracked](Self::untracked)).
+    ///
+    /// Call it when [`recv`](Self::recv) returned `None`. Before draining
+    /// it closes the same way: the server is going away.
+    pub async fn close(mut self) -> Closed {
+        if self.peer_gone {
+            return Closed::ByPeer;
+        }
+        let close = Message::Close(Some(CloseFrame {
+            code: close_code::AWAY,
+            reason: REASON.into(),
+        }));
+        if self.socket.send(close).await.is_err() {
+            return Closed::ByPeer;
+        }
+        let answered = async {
+            // The peer's Close ends the stream (tungstenite answers and
+            // closes); data still in flight from the peer is dropped.
+            while let Some(Ok(message)) = self.socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            () = answered => Closed::GoingAway,
+            () = &mut self.drain_ended => Closed::Cut,
+        }
+        // Dropping `self` drops the connection and the in-flight guard.
+    }
+}
+
+impl fmt::Debug for DrainingWebSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DrainingWebSocket")
+            .field("tracked", &self.guard.is_some())
+            .field("draining", &self.is_draining())
+            .field("peer_gone", &self.peer_gone)
+            .finish_non_exhaustive()
+    }
+}
