@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the tests need and the toolchain does not ship:
 # Prometheus and the Pushgateway (Debian packages), prlimit (util-linux: the
-# descriptor-pressure test) and cargo-generate (template tests). Skips
-# whatever is already there.
+# descriptor-pressure test), systemd-socket-activate (systemd: the socket
+# activation tests) and cargo-generate (template tests). Skips whatever is
+# already there.
 set -euo pipefail
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-pushgateway >/dev/null 2>&1 || need_apt+=(prometheus-pushgateway)
 command -v prlimit >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v systemd-socket-activate >/dev/null 2>&1 || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"

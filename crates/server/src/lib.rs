@@ -27,6 +27,11 @@
 //! closed to make room (never one with a request in progress), so probes
 //! still get in; accepting pauses instead of spinning.
 //!
+//! A listening socket that outlives the process (systemd socket
+//! activation): [`Server::listener_outlives_process`] stops accepting at
+//! the trigger and leaves queued connections in the backlog for the next
+//! instance.
+//!
 //! Upgrades (WebSockets) are supported; an upgraded connection belongs to
 //! the handler that took it over, so run it with [`Shutdown::spawn`] (the
 //! drain waits for it) and stop it on [`Shutdown::drain_ended`].
@@ -60,6 +65,7 @@
 mod activity;
 mod connection;
 mod limits;
+mod outlive;
 mod registry;
 mod server;
 
