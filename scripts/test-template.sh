@@ -59,7 +59,7 @@ echo "== generating with no input but the name"
 generate plain-svc
 expect_file plain-svc/src/main.rs
 expect_file plain-svc/k8s/deployment.yaml
-expect_text plain-svc/Cargo.toml 'winddown = { path = "../winddown" }'
+expect_text plain-svc/Cargo.toml 'winddown = { path = "../winddown", features = \["systemd"\] }'
 
 echo "== generating with the defaults"
 generate default-svc -d "winddown_path=$REPO"
