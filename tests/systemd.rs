@@ -252,8 +252,10 @@ fn socket_activate(args: &[&str], env: &[(&str, &str)]) -> (Child, SocketAddr) {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut cmd = Command::new(ACTIVATE);
         clean_env(&mut cmd);
-        for (key, value) in env {
-            cmd.env(key, value);
+        // systemd-socket-activate passes on only the variables named with
+        // -E (and LISTEN_*).
+        for (key, value) in [("RUST_LOG", "info"), ("NO_COLOR", "1")].iter().chain(env) {
+            cmd.arg("-E").arg(format!("{key}={value}"));
         }
         cmd.arg("-l").arg(addr.to_string()).args(args);
         let child = Child::spawn(cmd);
@@ -333,7 +335,7 @@ fn restarts_under_load_refuse_nothing_and_lose_nothing() {
     );
     let (holder, addr) = socket_activate(
         &["/bin/bash", "-c", &holder_script, example.to_str().unwrap()],
-        &[("ANNOUNCE_MS", "1000"), ("CLEANUP_MS", "100")],
+        &[("ANNOUNCE_MS", "700"), ("CLEANUP_MS", "100")],
     );
     let reaper = Reaper::default();
 
@@ -472,6 +474,12 @@ fn restarts_under_load_refuse_nothing_and_lose_nothing() {
         tally.errors.len()
     );
     let log = holder.stdout_lines().join("\n");
+    // The settings reached every instance.
+    assert_eq!(
+        log.matches("announce_delay=700ms").count(),
+        RESTARTS + 1,
+        "{log}"
+    );
     assert_eq!(tally.refused, 0, "{tally:?}\n{log}");
     assert!(tally.errors.is_empty(), "{tally:?}\n{log}");
     assert!(tally.other_status.is_empty(), "{tally:?}\n{log}");

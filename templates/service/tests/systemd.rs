@@ -100,7 +100,11 @@ impl Process {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status.code().unwrap_or(-1);
             }
-            assert!(Instant::now() < deadline, "did not exit:\n{}", self.lines().join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "did not exit:\n{}",
+                self.lines().join("\n")
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -140,11 +144,16 @@ fn addr_of(line: &str) -> SocketAddr {
 fn get(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     stream.set_read_timeout(Some(BOUND))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw)?;
     if !raw.contains("\r\n\r\n") {
-        return Err(std::io::Error::other(format!("incomplete response {raw:?}")));
+        return Err(std::io::Error::other(format!(
+            "incomplete response {raw:?}"
+        )));
     }
     raw.split_whitespace()
         .nth(1)
@@ -186,8 +195,14 @@ fn sd_notify_tells_systemd_each_state() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(service.wait(), 0, "{}", service.lines().join("\n"));
     println!("{messages:#?}");
-    assert!(messages[0].starts_with("STOPPING=1\nEXTEND_TIMEOUT_USEC="), "{messages:?}");
-    for (message, state) in messages.iter().zip(["announcing", "draining", "cleanup", "done"]) {
+    assert!(
+        messages[0].starts_with("STOPPING=1\nEXTEND_TIMEOUT_USEC="),
+        "{messages:?}"
+    );
+    for (message, state) in messages
+        .iter()
+        .zip(["announcing", "draining", "cleanup", "done"])
+    {
         let status = message
             .lines()
             .find_map(|l| l.strip_prefix("STATUS="))
@@ -218,12 +233,28 @@ fn socket_activate(args: &[&str], env: &[(&str, &str)]) -> (Process, SocketAddr)
         let port = 20_000 + seed.wrapping_mul(31).wrapping_add(attempt * 7919) % 12_000;
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         assert!(
-            Command::new(ACTIVATE).arg("--version").stdout(Stdio::null()).status().is_ok(),
+            Command::new(ACTIVATE)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok(),
             "{ACTIVATE} is missing (Debian/Ubuntu package systemd)"
         );
         let mut command = command(ACTIVATE);
-        for (key, value) in env {
-            command.env(key, value);
+        // systemd-socket-activate passes on only the variables named with
+        // -E (and LISTEN_*): the shared settings, then `env`.
+        let shared: Vec<(String, String)> = command
+            .get_envs()
+            .filter_map(|(key, value)| {
+                Some((key.to_str()?.to_owned(), value?.to_str()?.to_owned()))
+            })
+            .collect();
+        for (key, value) in shared
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(env.iter().copied())
+        {
+            command.arg("-E").arg(format!("{key}={value}"));
         }
         command.arg("-l").arg(addr.to_string()).args(args);
         let mut process = Process::start(command);
@@ -237,7 +268,10 @@ fn socket_activate(args: &[&str], env: &[(&str, &str)]) -> (Process, SocketAddr)
                 assert_ne!(process.wait(), 0, "{lines:?}");
                 break;
             }
-            assert!(Instant::now() < deadline, "{ACTIVATE} printed nothing: {lines:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{ACTIVATE} printed nothing: {lines:?}"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -257,7 +291,12 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
         RESTARTS + 1
     );
     let (mut holder, addr) = socket_activate(
-        &["/bin/bash", "-c", &script, env!("CARGO_BIN_EXE_{{project-name}}")],
+        &[
+            "/bin/bash",
+            "-c",
+            &script,
+            env!("CARGO_BIN_EXE_{{project-name}}"),
+        ],
         &[("APP__SHUTDOWN__ANNOUNCE_DELAY", "1s")],
     );
 
@@ -270,7 +309,8 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
             let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
             std::thread::spawn(move || {
                 for _ in 0..MAX_PER_CLIENT {
-                    if stop.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(120) {
+                    if stop.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(120)
+                    {
                         break;
                     }
                     match get(addr, "/") {
@@ -288,7 +328,11 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
 
     let instance = |holder: &Process, n: usize| -> u32 {
         let line = holder.nth_line("instance pid ", n);
-        let pid = line.trim_start_matches("instance pid ").trim().parse().unwrap();
+        let pid = line
+            .trim_start_matches("instance pid ")
+            .trim()
+            .parse()
+            .unwrap();
         holder.also_kill.lock().unwrap().push(pid);
         holder.nth_line("(socket passed by systemd)", n);
         pid
@@ -297,7 +341,11 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
         let target = ok.load(Ordering::Relaxed) + at_least;
         let deadline = Instant::now() + BOUND;
         while ok.load(Ordering::Relaxed) < target {
-            assert!(Instant::now() < deadline, "not served: {:?}", failures.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "not served: {:?}",
+                failures.lock().unwrap()
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
     };
@@ -320,10 +368,29 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
         ok.load(Ordering::Relaxed),
         failures.len()
     );
-    assert!(failures.is_empty(), "refused, lost or not 200: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "refused, lost or not 200: {failures:?}"
+    );
+    // The settings reached every instance (systemd-socket-activate passes
+    // on only what it is told to).
+    assert_eq!(
+        holder
+            .lines()
+            .iter()
+            .filter(|l| l.contains("announce_delay=1s"))
+            .count(),
+        RESTARTS + 1,
+        "{}",
+        holder.lines().join("\n")
+    );
     // Every instance stopped cleanly.
     assert_eq!(
-        holder.lines().iter().filter(|l| l.contains("exit code 0")).count(),
+        holder
+            .lines()
+            .iter()
+            .filter(|l| l.contains("exit code 0"))
+            .count(),
         RESTARTS + 1,
         "{}",
         holder.lines().join("\n")
