@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the tests need and the toolchain does not ship:
 # Prometheus and the Pushgateway (Debian packages), prlimit (util-linux: the
-# descriptor-pressure test) and cargo-generate (template tests). Skips
-# whatever is already there.
+# descriptor-pressure test), systemd-socket-activate (systemd: the socket
+# activation tests), kubernetes-validate (PyPI: the template's manifests
+# checked against the Kubernetes schemas) and cargo-generate (template
+# tests). Skips whatever is already there.
 set -euo pipefail
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-pushgateway >/dev/null 2>&1 || need_apt+=(prometheus-pushgateway)
 command -v prlimit >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v systemd-socket-activate >/dev/null 2>&1 || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -19,6 +22,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   for svc in prometheus prometheus-pushgateway prometheus-node-exporter; do
     $sudo systemctl stop "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
   done
+fi
+
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  echo "installing kubernetes-validate 1.37.0 (PyPI: the Kubernetes API schemas, offline)"
+  python3 -m pip install --quiet kubernetes-validate==1.37.0
 fi
 
 if ! command -v cargo-generate >/dev/null 2>&1; then

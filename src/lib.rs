@@ -36,6 +36,8 @@ pub use winddown_http as http;
 pub use winddown_prometheus as prometheus;
 #[cfg(feature = "server")]
 pub use winddown_server as server;
+#[cfg(feature = "systemd")]
+pub use winddown_systemd as systemd;
 
 /// The README's code, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -27,6 +27,11 @@
 //! closed to make room (never one with a request in progress), so probes
 //! still get in; accepting pauses instead of spinning.
 //!
+//! A listening socket that outlives the process (systemd socket
+//! activation): [`Server::listener_outlives_process`] stops accepting at
+//! the trigger and leaves queued connections in the backlog for the next
+//! instance.
+//!
 //! Upgrades (WebSockets) are supported; an upgraded connection belongs to
 //! the handler that took it over. With axum, wrap the socket in
 //! `winddown_http::ws::DrainingWebSocket` (feature `ws`): the drain waits
@@ -63,6 +68,7 @@
 mod activity;
 mod connection;
 mod limits;
+mod outlive;
 mod registry;
 mod server;
 

@@ -68,6 +68,9 @@ pub struct Server {
     policy: ClosePolicy,
     limits: Limits,
     goaway_at_trigger: bool,
+    /// Leave the connections queued at the stop to the next process that
+    /// holds the socket, instead of taking them (see [`Server::leave_backlog`]).
+    pub(crate) leave_backlog: bool,
 }
 
 impl Server {
@@ -82,6 +85,7 @@ impl Server {
             },
             limits: Limits::default(),
             goaway_at_trigger: true,
+            leave_backlog: false,
         }
     }
 
@@ -332,9 +336,40 @@ impl Server {
         }
         registry.idle_watch().unwant();
 
-        // Take the connections the kernel has already completed (their
-        // clients may have sent a request), then close the listener: from
-        // here a connect is refused, a clean failure with nothing sent.
+        if self.leave_backlog {
+            // Another process holds the socket too (the service manager,
+            // the next instance): what the kernel has queued, and what
+            // arrives from now on, waits in the backlog for it.
+            info!(
+                target: "winddown",
+                %addr,
+                "stopped accepting; leaving queued connections to the next process"
+            );
+        } else {
+            self.take_backlog(listener, |stream, peer| {
+                spawn(&mut connections, stream, peer)
+            })?;
+        }
+        info!(
+            target: "winddown",
+            %addr,
+            connections = connections.len(),
+            "stopped accepting; closing connections"
+        );
+        while connections.join_next().await.is_some() {}
+        info!(target: "winddown", %addr, "all connections closed");
+        Ok(())
+    }
+
+    /// Takes the connections the kernel has already completed (their
+    /// clients may have sent a request), then closes the listener: from
+    /// here a connect is refused, a clean failure with nothing sent.
+    fn take_backlog(
+        &self,
+        listener: TcpListener,
+        mut spawn: impl FnMut(TcpStream, SocketAddr),
+    ) -> io::Result<()> {
+        let addr = listener.local_addr()?;
         info!(
             target: "winddown",
             %addr,
@@ -348,7 +383,7 @@ impl Server {
                         .set_nonblocking(true)
                         .and_then(|()| TcpStream::from_std(stream))
                     {
-                        Ok(stream) => spawn(&mut connections, stream, peer),
+                        Ok(stream) => spawn(stream, peer),
                         Err(error) => {
                             debug!(target: "winddown", %peer, %error, "dropped a queued connection")
                         }
@@ -363,14 +398,6 @@ impl Server {
             }
         }
         drop(listener);
-        info!(
-            target: "winddown",
-            %addr,
-            connections = connections.len(),
-            "stopped accepting; closing connections"
-        );
-        while connections.join_next().await.is_some() {}
-        info!(target: "winddown", %addr, "all connections closed");
         Ok(())
     }
 

@@ -7,6 +7,11 @@
 //! last shutdown's timings are flushed to Prometheus; the report is logged
 //! and the exit code says whether it all went well. A second signal exits
 //! at once.
+//!
+//! Under systemd (`systemd/`): the listening socket comes from socket
+//! activation when the unit has one (connections wait in the kernel's
+//! backlog across restarts), and the unit learns the state through
+//! sd_notify (`READY=1`, `STOPPING=1`, `EXTEND_TIMEOUT_USEC`, `STATUS=`).
 
 mod telemetry;
 mod worker;
@@ -19,18 +24,36 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
-use winddown::config::Config;
+use winddown::config::{BUDGET_MARGIN, Config};
 use winddown::http::Probe;
 use winddown::prometheus::PrometheusMetrics;
+use winddown::server::Server;
+use winddown::systemd::{Notifier, tcp_listener_from_env};
 
 use crate::worker::{Jobs, Refused};
 
-#[tokio::main]
-async fn main() {
+fn main() {
     // Configuration first: a bad value is one clear line and exit 78,
     // before anything starts.
     let config = Config::load_or_exit(Some(&config_file()));
     telemetry::init_tracing(&config.log);
+    // The socket systemd passes (socket activation), taken before the
+    // runtime's threads start: it removes LISTEN_FDS from the environment.
+    let inherited = match tcp_listener_from_env() {
+        Ok(inherited) => inherited,
+        Err(error) => {
+            tracing::error!("{error}");
+            std::process::exit(1);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(serve(config, inherited));
+}
+
+async fn serve(config: Config, inherited: Option<std::net::TcpListener>) {
     let metrics = PrometheusMetrics::install().expect("the only metrics recorder");
     let shutdown = config.shutdown.builder().build();
     // SIGTERM and SIGINT start the graceful shutdown from here on, even
@@ -66,7 +89,18 @@ async fn main() {
         // for `shutdown.exempt_paths`.
         .layer(config.shutdown.drain_layer(&shutdown));
 
-    let listener = match TcpListener::bind(config.server.addr).await {
+    let mut server = Server::new(shutdown.clone());
+    let is_inherited = inherited.is_some();
+    let listener = match inherited {
+        // systemd holds this socket across restarts: stop accepting at the
+        // trigger and leave what is queued to the next instance.
+        Some(inherited) => {
+            server = server.listener_outlives_process();
+            TcpListener::from_std(inherited)
+        }
+        None => TcpListener::bind(config.server.addr).await,
+    };
+    let listener = match listener {
         Ok(listener) => listener,
         Err(error) => {
             tracing::error!("cannot listen on {}: {error}", config.server.addr);
@@ -74,11 +108,21 @@ async fn main() {
         }
     };
     let addr = listener.local_addr().expect("a bound listener has an address");
-    tracing::info!("listening on {addr}");
+    if is_inherited {
+        tracing::info!("listening on {addr} (socket passed by systemd)");
+    } else {
+        tracing::info!("listening on {addr}");
+    }
+    // READY=1 now, then the state as the shutdown goes (only when
+    // NOTIFY_SOCKET is set). The extension of systemd's stop timeout covers
+    // the linger too.
+    let notifier = Notifier::new(shutdown.clone())
+        .extend_margin(BUDGET_MARGIN + config.metrics.linger)
+        .spawn();
 
-    let report = shutdown
-        .run_until(winddown::server::serve(listener, app, shutdown.clone()))
-        .await;
+    let report = shutdown.run_until(server.serve(listener, app)).await;
+    // STATUS=done has gone out.
+    let _ = notifier.await;
     tracing::info!("{report}");
     std::process::exit(report.exit_code());
 }

@@ -1,0 +1,398 @@
+//! The service under systemd's protocols, as real processes: sd_notify to
+//! a unix datagram socket this test binds, and socket activation through
+//! `systemd-socket-activate` (Debian/Ubuntu package `systemd`), restarted
+//! under load with nothing refused and nothing lost.
+#![cfg(target_os = "linux")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixDatagram;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BOUND: Duration = Duration::from_secs(30);
+const ACTIVATE: &str = "systemd-socket-activate";
+
+/// The settings every run here shares: no metrics flush to wait for.
+fn command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP__SERVER__ADDR", "127.0.0.1:0")
+        .env("APP__LOG__FORMAT", "text")
+        .env("APP__METRICS__LINGER", "0s")
+        .env("APP__METRICS__PUSHGATEWAY", "")
+        .env("APP__METRICS__TEXTFILE", "")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// A child whose stdout and stderr lines are collected; killed by pid
+/// (with the instances it started) if the test fails half-way.
+struct Process {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    also_kill: Mutex<Vec<u32>>,
+}
+
+impl Process {
+    fn start(mut command: Command) -> Process {
+        let mut child = command.spawn().expect("the process starts");
+        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+        let out: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
+        let err: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
+        for stream in [out, err] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    eprintln!("service | {line}");
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        Process {
+            child,
+            lines,
+            also_kill: Mutex::default(),
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) for the `n`th line (from 0) containing `needle`
+    /// (starting with it, if `needle` ends in a space).
+    fn nth_line(&self, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + BOUND;
+        let matches = |line: &String| {
+            if needle.ends_with(' ') {
+                line.starts_with(needle)
+            } else {
+                line.contains(needle)
+            }
+        };
+        loop {
+            if let Some(line) = self.lines().into_iter().filter(matches).nth(n) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no line {n} with {needle:?}:\n{}",
+                self.lines().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn wait(&mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not exit:\n{}",
+                self.lines().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        for pid in self.also_kill.lock().unwrap().iter() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn kill(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill(1) runs");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// The address in a `listening on ADDR` line.
+fn addr_of(line: &str) -> SocketAddr {
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+}
+
+/// One request on a new connection, `Connection: close`: the status.
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+    stream.set_read_timeout(Some(BOUND))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw)?;
+    if !raw.contains("\r\n\r\n") {
+        return Err(std::io::Error::other(format!(
+            "incomplete response {raw:?}"
+        )));
+    }
+    raw.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad response {raw:?}")))
+}
+
+#[test]
+fn sd_notify_tells_systemd_each_state() {
+    let path = std::env::temp_dir().join(format!(
+        "{{crate_name}}-notify-{}-{}.sock",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    // bind(2) creates the socket file, and fails if anything is there.
+    let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
+    socket.set_read_timeout(Some(BOUND)).unwrap();
+    let recv = || {
+        let mut buf = vec![0; 4096];
+        let len = socket.recv(&mut buf).expect("an sd_notify datagram");
+        String::from_utf8(buf[..len].to_vec()).unwrap()
+    };
+
+    let mut command = command(env!("CARGO_BIN_EXE_{{project-name}}"));
+    command
+        .env("NOTIFY_SOCKET", &path)
+        .env("APP__SHUTDOWN__ANNOUNCE_DELAY", "200ms")
+        .env("APP__SHUTDOWN__TIMEOUT", "20s");
+    let mut service = Process::start(command);
+    assert_eq!(recv(), "READY=1\nSTATUS=serving\n");
+    let addr = addr_of(&service.nth_line("listening on", 0));
+    assert_eq!(get(addr, "/").expect("served once READY"), 200);
+
+    kill("TERM", service.child.id());
+    let messages: Vec<String> = (0..4).map(|_| recv()).collect();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(service.wait(), 0, "{}", service.lines().join("\n"));
+    println!("{messages:#?}");
+    assert!(
+        messages[0].starts_with("STOPPING=1\nEXTEND_TIMEOUT_USEC="),
+        "{messages:?}"
+    );
+    for (message, state) in messages
+        .iter()
+        .zip(["announcing", "draining", "cleanup", "done"])
+    {
+        let status = message
+            .lines()
+            .find_map(|l| l.strip_prefix("STATUS="))
+            .unwrap_or_else(|| panic!("no STATUS in {message:?}"));
+        assert!(status.starts_with(state), "{message:?}");
+        let extend: u64 = message
+            .lines()
+            .find_map(|l| l.strip_prefix("EXTEND_TIMEOUT_USEC="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no EXTEND_TIMEOUT_USEC in {message:?}"));
+        // At most the deadline (20 s) plus the 2 s margin; at least the margin.
+        assert!((2_000_000..=22_000_000).contains(&extend), "{message:?}");
+    }
+}
+
+/// `systemd-socket-activate -l 127.0.0.1:PORT ARGS`. It takes no port 0:
+/// ports are tried below the kernel's ephemeral range, moving on when one
+/// is taken (the tool fails to bind it and exits).
+fn socket_activate(args: &[&str], env: &[(&str, &str)]) -> (Process, SocketAddr) {
+    let seed = u64::from(std::process::id())
+        ^ u64::from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos(),
+        );
+    for attempt in 0..20u64 {
+        let port = 20_000 + seed.wrapping_mul(31).wrapping_add(attempt * 7919) % 12_000;
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert!(
+            Command::new(ACTIVATE)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok(),
+            "{ACTIVATE} is missing (Debian/Ubuntu package systemd)"
+        );
+        let mut command = command(ACTIVATE);
+        // systemd-socket-activate passes on only the variables named with
+        // -E (and LISTEN_*): the shared settings, then `env`.
+        let shared: Vec<(String, String)> = command
+            .get_envs()
+            .filter_map(|(key, value)| {
+                Some((key.to_str()?.to_owned(), value?.to_str()?.to_owned()))
+            })
+            .collect();
+        for (key, value) in shared
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(env.iter().copied())
+        {
+            command.arg("-E").arg(format!("{key}={value}"));
+        }
+        command.arg("-l").arg(addr.to_string()).args(args);
+        let mut process = Process::start(command);
+        let deadline = Instant::now() + BOUND;
+        loop {
+            let lines = process.lines();
+            if lines.iter().any(|l| l.contains("Listening on")) {
+                return (process, addr);
+            }
+            if lines.iter().any(|l| l.contains("Failed to")) {
+                assert_ne!(process.wait(), 0, "{lines:?}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{ACTIVATE} printed nothing: {lines:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    panic!("no free port for {ACTIVATE} after 20 attempts")
+}
+
+#[test]
+fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
+    const RESTARTS: usize = 2;
+    const CLIENTS: usize = 3;
+    const MAX_PER_CLIENT: usize = 4000;
+
+    // Like systemd, the holder keeps the socket and starts the service
+    // again when it exits, with LISTEN_PID set to each instance's pid.
+    let script = format!(
+        "for i in $(seq {}); do (echo \"instance pid $BASHPID\"; LISTEN_PID=$BASHPID exec \"$0\"); done",
+        RESTARTS + 1
+    );
+    let (mut holder, addr) = socket_activate(
+        &[
+            "/bin/bash",
+            "-c",
+            &script,
+            env!("CARGO_BIN_EXE_{{project-name}}"),
+        ],
+        &[("APP__SHUTDOWN__ANNOUNCE_DELAY", "1s")],
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
+            std::thread::spawn(move || {
+                for _ in 0..MAX_PER_CLIENT {
+                    if stop.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(120)
+                    {
+                        break;
+                    }
+                    match get(addr, "/") {
+                        Ok(200) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(status) => failures.lock().unwrap().push(format!("status {status}")),
+                        Err(error) => failures.lock().unwrap().push(error.to_string()),
+                    }
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+            })
+        })
+        .collect();
+
+    let instance = |holder: &Process, n: usize| -> u32 {
+        let line = holder.nth_line("instance pid ", n);
+        let pid = line
+            .trim_start_matches("instance pid ")
+            .trim()
+            .parse()
+            .unwrap();
+        holder.also_kill.lock().unwrap().push(pid);
+        holder.nth_line("(socket passed by systemd)", n);
+        pid
+    };
+    let more_served = |at_least: usize| {
+        let target = ok.load(Ordering::Relaxed) + at_least;
+        let deadline = Instant::now() + BOUND;
+        while ok.load(Ordering::Relaxed) < target {
+            assert!(
+                Instant::now() < deadline,
+                "not served: {:?}",
+                failures.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let mut pid = instance(&holder, 0);
+    for n in 1..=RESTARTS {
+        more_served(30);
+        kill("TERM", pid);
+        pid = instance(&holder, n);
+        more_served(30);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().unwrap();
+    }
+    kill("TERM", pid);
+    assert_eq!(holder.wait(), 0, "{}", holder.lines().join("\n"));
+    let failures = failures.lock().unwrap();
+    println!(
+        "{RESTARTS} restarts under load: {} answered 200, {} failed",
+        ok.load(Ordering::Relaxed),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "refused, lost or not 200: {failures:?}"
+    );
+    // The settings reached every instance (systemd-socket-activate passes
+    // on only what it is told to).
+    assert_eq!(
+        holder
+            .lines()
+            .iter()
+            .filter(|l| l.contains("announce_delay=1s"))
+            .count(),
+        RESTARTS + 1,
+        "{}",
+        holder.lines().join("\n")
+    );
+    // Every instance stopped cleanly.
+    assert_eq!(
+        holder
+            .lines()
+            .iter()
+            .filter(|l| l.contains("exit code 0"))
+            .count(),
+        RESTARTS + 1,
+        "{}",
+        holder.lines().join("\n")
+    );
+}
