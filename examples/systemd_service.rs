@@ -19,7 +19,7 @@ mod support;
 use axum::Router;
 use axum::routing::get;
 use winddown::Shutdown;
-use winddown::http::{DrainLayer, Liveness, Readiness};
+use winddown::http::{DrainLayer, Probe};
 use winddown::server::Server;
 use winddown::systemd::{Notifier, tcp_listener_from_env};
 
@@ -56,8 +56,8 @@ async fn serve(inherited: Option<std::net::TcpListener>) -> std::io::Result<()> 
             "/",
             get(move || async move { format!("hello from {pid}\n") }),
         )
-        .route_service("/readyz", Readiness::new(shutdown.clone()))
-        .route_service("/healthz", Liveness::new(shutdown.clone()))
+        .route_service("/readyz", Probe::readiness(shutdown.clone()))
+        .route_service("/healthz", Probe::liveness(shutdown.clone()))
         .layer(DrainLayer::new(shutdown.clone()));
 
     let mut server = Server::new(shutdown.clone());
