@@ -15,6 +15,7 @@ use crate::Signal;
 ///
 /// assert_eq!(Reason::Signal(Signal::Terminate).to_string(), "signal SIGTERM");
 /// assert_eq!(Reason::Manual.to_string(), "manual trigger");
+/// assert_eq!(Reason::HandedOff { pid: 42 }.to_string(), "handed off to pid 42");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -28,6 +29,13 @@ pub enum Reason {
     ServiceExited,
     /// A fatal error; the text says what it was.
     Fatal(String),
+    /// A new process of the service took over the listening socket and is
+    /// ready (a hand-off restart): this one stops accepting at the trigger
+    /// and leaves the connections queued in the kernel to the new one.
+    HandedOff {
+        /// The new process's id.
+        pid: u32,
+    },
 }
 
 impl Reason {
@@ -49,6 +57,7 @@ impl fmt::Display for Reason {
             Reason::Manual => f.write_str("manual trigger"),
             Reason::ServiceExited => f.write_str("service exited"),
             Reason::Fatal(message) => write!(f, "fatal error: {message}"),
+            Reason::HandedOff { pid } => write!(f, "handed off to pid {pid}"),
         }
     }
 }

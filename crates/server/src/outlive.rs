@@ -1,7 +1,7 @@
 //! Serving on a listening socket that outlives the process: systemd socket
 //! activation, a hand-off to a new process.
 
-use winddown_core::State;
+use winddown_core::{Reason, Shutdown, State};
 
 use crate::Server;
 
@@ -22,6 +22,10 @@ impl Server {
     /// long enough for a client that has just connected to send its request
     /// (a second is plenty on one machine). Probes and `/metrics` are not
     /// reachable on new connections from the trigger on.
+    ///
+    /// A shutdown whose reason is a hand-off to a new process
+    /// ([`Reason::HandedOff`], see `winddown_systemd::handoff`) is served
+    /// this way whatever the settings: the new process holds the socket.
     ///
     /// ```
     /// use winddown_core::Shutdown;
@@ -58,4 +62,19 @@ impl Server {
         self.leave_backlog = leave;
         self
     }
+}
+
+/// Resolves when the listener stops accepting: at `stop_at`, or at the
+/// trigger when the shutdown is a hand-off to a new process that accepts on
+/// the same socket.
+pub(crate) async fn stop_accepting(shutdown: Shutdown, stop_at: State) {
+    shutdown.triggered().await;
+    if !handed_off(&shutdown) {
+        shutdown.reached(stop_at).await;
+    }
+}
+
+/// Whether the shutdown was triggered by a hand-off to a new process.
+pub(crate) fn handed_off(shutdown: &Shutdown) -> bool {
+    matches!(shutdown.reason(), Some(Reason::HandedOff { .. }))
 }

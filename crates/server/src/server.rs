@@ -259,7 +259,7 @@ impl Server {
         };
 
         info!(target: "winddown", %addr, "serving HTTP/1.1 and HTTP/2");
-        let stop = self.shutdown.reached(self.stop_accepting);
+        let stop = crate::outlive::stop_accepting(self.shutdown.clone(), self.stop_accepting);
         tokio::pin!(stop);
         // Set while accepting is paused after a failure for lack of
         // resources; the next pause is `backoff_next`.
@@ -336,7 +336,7 @@ impl Server {
         }
         registry.idle_watch().unwant();
 
-        if self.leave_backlog {
+        if self.leave_backlog || crate::outlive::handed_off(&self.shutdown) {
             // Another process holds the socket too (the service manager,
             // the next instance): what the kernel has queued, and what
             // arrives from now on, waits in the backlog for it.

@@ -10,8 +10,13 @@
 //!   a `.socket` unit. systemd keeps it open across restarts, so clients
 //!   connecting while the service restarts wait in the kernel's backlog
 //!   instead of being refused.
+//! - [`handoff`] (Unix): a restart on `SIGHUP` with no connection refused
+//!   and none lost, without socket activation: a new process of the
+//!   service takes the listening socket, and this one stops once it is
+//!   ready.
 //!
-//! Both do nothing on platforms other than Unix.
+//! [`Notifier`] and [`tcp_listener_from_env`] do nothing on platforms other
+//! than Unix.
 //!
 //! # Examples
 //!
@@ -39,6 +44,8 @@
 //! }
 //! ```
 
+#[cfg(unix)]
+pub mod handoff;
 mod listen;
 mod notify;
 

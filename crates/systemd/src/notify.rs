@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, warn};
-use winddown_core::{Shutdown, State};
+use winddown_core::{Reason, Shutdown, State};
 
 /// The default time added to the remaining deadline in
 /// `EXTEND_TIMEOUT_USEC`: what the process still does after the deadline
@@ -86,6 +86,11 @@ impl Notifier {
     /// accepts connections. Returns `Ok(false)` without sending anything
     /// when `NOTIFY_SOCKET` is not set.
     ///
+    /// In the new process of a [hand-off](crate::handoff), `READY=1` goes
+    /// to the process handing off instead (the socket named by
+    /// [`HANDOFF_SOCKET_ENV`](crate::handoff::HANDOFF_SOCKET_ENV)), which
+    /// tells systemd the new main pid once it has it.
+    ///
     /// ```
     /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
     /// let notifier = winddown_systemd::Notifier::new(shutdown);
@@ -93,12 +98,21 @@ impl Notifier {
     /// assert_eq!(sent, std::env::var_os("NOTIFY_SOCKET").is_some());
     /// ```
     pub fn ready(&self) -> io::Result<bool> {
+        #[cfg(unix)]
+        if let Some(path) = std::env::var_os(crate::handoff::HANDOFF_SOCKET_ENV) {
+            let socket = std::os::unix::net::UnixDatagram::unbound()?;
+            socket.send_to(Message::ready().to_string().as_bytes(), path)?;
+            return Ok(true);
+        }
         send(&Message::ready())
     }
 
     /// Sends the message of each state as the shutdown reaches it, from
     /// the trigger to done. Returns once done has been announced. Cancel
     /// safe: dropping it only stops further messages.
+    ///
+    /// A shutdown after a [hand-off](crate::handoff) sends nothing: the new
+    /// process is the service's main process now.
     pub async fn follow(self) {
         let mut failed = false;
         for state in [
@@ -108,6 +122,9 @@ impl Notifier {
             State::Done,
         ] {
             self.shutdown.reached(state).await;
+            if matches!(self.shutdown.reason(), Some(Reason::HandedOff { .. })) {
+                return;
+            }
             let message = self.message(state, Instant::now());
             match send(&message) {
                 Ok(sent) => {
@@ -233,6 +250,30 @@ fn send(message: &Message) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Tells the service manager that the new process of a hand-off, `pid`, is
+/// ready and its main process now (`MAINPID=`, `READY=1`); logged when it
+/// cannot be sent.
+#[cfg(unix)]
+pub(crate) fn hand_over(pid: u32) {
+    use sd_notify::NotifyState;
+
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let status = format!("handed off to pid {pid}");
+    let states = [
+        NotifyState::MainPid(pid),
+        NotifyState::Ready,
+        NotifyState::Status(&status),
+    ];
+    match sd_notify::notify(&states) {
+        Ok(()) => debug!(target: "winddown", pid, "sd_notify: MAINPID={pid}"),
+        Err(error) => {
+            warn!(target: "winddown", %error, "sd_notify: cannot tell the service manager the new main pid")
+        }
+    }
+}
+
 #[cfg(not(unix))]
 fn send(_: &Message) -> io::Result<bool> {
     Ok(false)
@@ -241,7 +282,6 @@ fn send(_: &Message) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use winddown_core::Reason;
 
     fn shutdown() -> Shutdown {
         Shutdown::builder()

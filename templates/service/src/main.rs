@@ -12,6 +12,10 @@
 //! activation when the unit has one (connections wait in the kernel's
 //! backlog across restarts), and the unit learns the state through
 //! sd_notify (`READY=1`, `STOPPING=1`, `EXTEND_TIMEOUT_USEC`, `STATUS=`).
+//!
+//! On SIGHUP (`systemctl reload`, or `kill -HUP`): a hand-off restart. The
+//! program is started again with the listening socket, and once the new
+//! process is ready this one stops as on SIGTERM. Nothing is refused.
 
 mod telemetry;
 mod worker;
@@ -28,6 +32,7 @@ use winddown::config::{BUDGET_MARGIN, Config};
 use winddown::http::Probe;
 use winddown::prometheus::PrometheusMetrics;
 use winddown::server::Server;
+use winddown::systemd::handoff::Handoff;
 use winddown::systemd::{Notifier, tcp_listener_from_env};
 
 use crate::worker::{Jobs, Refused};
@@ -112,6 +117,14 @@ async fn serve(config: Config, inherited: Option<std::net::TcpListener>) {
         tracing::info!("listening on {addr} (socket passed by systemd)");
     } else {
         tracing::info!("listening on {addr}");
+    }
+    // SIGHUP (`systemctl reload`): a new process of this program takes over
+    // the listening socket; once it is ready, this one stops as on SIGTERM
+    // (without refusing or losing a connection). If the new one fails, this
+    // one keeps serving.
+    if let Err(error) = Handoff::new(shutdown.clone(), &listener).and_then(Handoff::on_sighup) {
+        tracing::error!("cannot restart on SIGHUP: {error}");
+        std::process::exit(1);
     }
     // READY=1 now, then the state as the shutdown goes (only when
     // NOTIFY_SOCKET is set). The extension of systemd's stop timeout covers

@@ -396,3 +396,270 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
         holder.lines().join("\n")
     );
 }
+
+/// A keep-alive HTTP/1.1 client: requests on one connection until the
+/// server says `Connection: close`, then on a new one.
+struct KeepAlive {
+    addr: SocketAddr,
+    stream: Option<BufReader<TcpStream>>,
+}
+
+/// How a request failed: nothing sent (refused), sent and never answered
+/// (lost: the connection closed; hung: no answer in time).
+enum Failure {
+    Refused(std::io::Error),
+    Lost(String),
+    Hung,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused(error) => write!(f, "refused: {error}"),
+            Failure::Lost(what) => write!(f, "lost: {what}"),
+            Failure::Hung => f.write_str("hung: no answer in 10s"),
+        }
+    }
+}
+
+impl KeepAlive {
+    /// One `GET /`: the status.
+    fn get(&mut self) -> Result<u16, Failure> {
+        if self.stream.is_none() {
+            let stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(10))
+                .map_err(Failure::Refused)?;
+            stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            self.stream = Some(BufReader::new(stream));
+        }
+        let reader = self.stream.as_mut().unwrap();
+        let lost = |what: String| Failure::Lost(what);
+        write!(
+            reader.get_mut(),
+            "GET / HTTP/1.1\r\nHost: {}\r\n\r\n",
+            self.addr
+        )
+        .map_err(|e| lost(format!("write: {e}")))?;
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) => {
+                    self.stream = None;
+                    return Err(lost(format!("closed after {} head lines", head.len())));
+                }
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => head.push(line.trim_end().to_ascii_lowercase()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    self.stream = None;
+                    return Err(Failure::Hung);
+                }
+                Err(e) => {
+                    self.stream = None;
+                    return Err(lost(format!("read: {e}")));
+                }
+            }
+        }
+        let status = head
+            .first()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| lost(format!("bad head {head:?}")))?;
+        let length: usize = head
+            .iter()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| lost(format!("no content-length in {head:?}")))?;
+        let mut body = vec![0; length];
+        reader
+            .read_exact(&mut body)
+            .map_err(|e| lost(format!("body: {e}")))?;
+        if head.iter().any(|l| l == "connection: close") {
+            self.stream = None;
+        }
+        Ok(status)
+    }
+}
+
+/// Whether process `pid` exists.
+fn alive(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The `pid=N` of a log line.
+fn pid_in(line: &str) -> u32 {
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix("pid="))
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"))
+}
+
+#[test]
+fn sighup_hands_off_under_keep_alive_load_with_nothing_refused_or_lost() {
+    const CLIENTS: usize = 4;
+    let path = std::env::temp_dir().join(format!(
+        "{{crate_name}}-handoff-{}-{}.sock",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    // Stands in for systemd's notify socket: the new main pid arrives here.
+    let notify = UnixDatagram::bind(&path).expect("bind the notify socket");
+    notify.set_read_timeout(Some(BOUND)).unwrap();
+    let recv = || {
+        let mut buf = vec![0; 4096];
+        let len = notify.recv(&mut buf).expect("an sd_notify datagram");
+        String::from_utf8(buf[..len].to_vec()).unwrap()
+    };
+
+    let mut command = command(env!("CARGO_BIN_EXE_{{project-name}}"));
+    command
+        .env("NOTIFY_SOCKET", &path)
+        .env("APP__SHUTDOWN__ANNOUNCE_DELAY", "1s")
+        .env("APP__SHUTDOWN__TIMEOUT", "20s");
+    let mut old = Process::start(command);
+    let old_pid = old.child.id();
+    assert_eq!(recv(), "READY=1\nSTATUS=serving\n");
+    let addr = addr_of(&old.nth_line("listening on", 0));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
+            std::thread::spawn(move || {
+                let mut client = KeepAlive { addr, stream: None };
+                while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(90)
+                {
+                    match client.get() {
+                        Ok(200) => {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Ok(status) => failures.lock().unwrap().push(format!("status {status}")),
+                        Err(failure) => failures.lock().unwrap().push(failure.to_string()),
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        })
+        .collect();
+    let more_served = |at_least: usize| {
+        let target = ok.load(Ordering::Relaxed) + at_least;
+        let deadline = Instant::now() + BOUND;
+        while ok.load(Ordering::Relaxed) < target {
+            assert!(
+                Instant::now() < deadline,
+                "not served: {:?}",
+                failures.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+
+    more_served(50);
+    kill("HUP", old_pid);
+    let new_pid = pid_in(&old.nth_line("hand-off: the new process is ready", 0));
+    old.also_kill.lock().unwrap().push(new_pid);
+    assert_ne!(new_pid, old_pid);
+    // systemd learns the new main pid from the old process, which then
+    // sends nothing more (no STOPPING=1: the service is not stopping).
+    assert_eq!(
+        recv(),
+        format!("MAINPID={new_pid}\nREADY=1\nSTATUS=handed off to pid {new_pid}\n")
+    );
+    assert_eq!(old.wait(), 0, "{}", old.lines().join("\n"));
+    assert!(alive(new_pid), "the new process is gone");
+    // Only the new process is left to answer.
+    more_served(200);
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().unwrap();
+    }
+    let served = ok.load(Ordering::Relaxed);
+
+    // The new process stops on SIGTERM as usual, and tells systemd so.
+    kill("TERM", new_pid);
+    let stopping = recv();
+    assert!(stopping.starts_with("STOPPING=1\n"), "{stopping:?}");
+    let deadline = Instant::now() + BOUND;
+    while alive(new_pid) {
+        assert!(Instant::now() < deadline, "pid {new_pid} did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = std::fs::remove_file(&path);
+    let failures = failures.lock().unwrap();
+    println!(
+        "hand-off under keep-alive load: {served} answered 200, {} failed",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "refused, lost, hung or not 200: {failures:?}");
+    // Both processes ran their sequence to the end (the new one's output
+    // goes where the old one's did).
+    old.nth_line("exit code 0", 1);
+    assert!(
+        old.lines()
+            .iter()
+            .any(|l| l.contains("exit code 0") && l.contains("handed off to pid")),
+        "{}",
+        old.lines().join("\n")
+    );
+}
+
+#[test]
+fn a_new_process_that_fails_leaves_the_old_one_serving() {
+    // A configuration the running process has loaded, then broken on disk:
+    // the new process refuses it and exits at once.
+    let config = std::env::temp_dir().join(format!(
+        "{{crate_name}}-handoff-config-{}-{}.toml",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let good = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
+        .unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&config)
+        .expect("a new config file");
+    file.write_all(good.as_bytes()).unwrap();
+    drop(file);
+
+    let mut command = command(env!("CARGO_BIN_EXE_{{project-name}}"));
+    command
+        .env("CONFIG_FILE", &config)
+        .env("APP__SHUTDOWN__ANNOUNCE_DELAY", "0s");
+    let mut old = Process::start(command);
+    let addr = addr_of(&old.nth_line("listening on", 0));
+    assert_eq!(get(addr, "/").expect("served"), 200);
+
+    std::fs::write(&config, "[shutdown]\ntimeout = \"ten\"\n").unwrap();
+    kill("HUP", old.child.id());
+    let failed = old.nth_line("hand-off failed; this process keeps serving", 0);
+    let _ = std::fs::remove_file(&config);
+    assert!(failed.contains("exited before reporting ready"), "{failed}");
+    assert!(
+        old.lines().iter().any(|l| l.contains("shutdown.timeout")),
+        "the new process said why: {}",
+        old.lines().join("\n")
+    );
+    for _ in 0..20 {
+        assert_eq!(get(addr, "/").expect("still served"), 200);
+    }
+    kill("TERM", old.child.id());
+    assert_eq!(old.wait(), 0, "{}", old.lines().join("\n"));
+}
