@@ -218,7 +218,10 @@ async fn a_next_request_head_sent_a_byte_at_a_time_is_closed_at_the_idle_timeout
     .await;
     let after = idle_from.elapsed();
     assert!(closed.is_ok(), "still open after {after:?}");
-    assert!(after + 50 * MS >= idle_timeout, "closed early, after {after:?}");
+    assert!(
+        after + 50 * MS >= idle_timeout,
+        "closed early, after {after:?}"
+    );
     trickle.abort();
     sd.trigger();
     run.await.unwrap();
