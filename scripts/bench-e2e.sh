@@ -7,7 +7,9 @@
 #      any layer (the baseline), with the DrainLayer through `Router::layer`,
 #      with it around the whole router, with tower-http's in-flight counting
 #      layer through `Router::layer` (a peer in the same position), and on
-#      winddown-server without and with the DrainLayer. One server per variant runs for the
+#      winddown-server without and with the DrainLayer, and on hyper-util's
+#      auto server with hyper's HTTP/1 header read timer (equal protection
+#      against slow clients). One server per variant runs for the
 #      whole section; the variants take turns, BENCH_ROUNDS rounds of
 #      BENCH_DURATION seconds each (at most 10 s), in an order that rotates
 #      every round, and each ratio is the median of the per-round ratios.
@@ -127,7 +129,9 @@ fi
 declare -A RPS P99 RATIO P99_RATIO
 # The layer on winddown-server, against the same server without it.
 SERVER_RATIO=""
-VARIANTS=("bare|--no-layer" "layer|" "layer-outer|--outer" "in-flight-peer|--in-flight-peer" "server|--server-no-layer" "layer+server|--server")
+# winddown-server against hyper-util's server with hyper's header read timer.
+HYPER_RATIO=""
+VARIANTS=("bare|--no-layer" "layer|" "layer-outer|--outer" "in-flight-peer|--in-flight-peer" "hyper-timer|--hyper-timer" "server|--server-no-layer" "layer+server|--server")
 NAMES=()
 for variant in "${VARIANTS[@]}"; do
     name="${variant%%|*}"
@@ -168,6 +172,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         line+="$(printf ' %s %.0f/%.2fms' "$name" "$rps" "$p99")"
     done
     SERVER_RATIO+=" $(awk -v a="${ROUND_RPS[layer+server]}" -v b="${ROUND_RPS[server]}" 'BEGIN { print a / b }')"
+    HYPER_RATIO+=" $(awk -v a="${ROUND_RPS[server]}" -v b="${ROUND_RPS[hyper-timer]}" 'BEGIN { print a / b }')"
     echo "   round $round:$line"
 done
 for name in "${NAMES[@]}"; do
@@ -255,6 +260,7 @@ echo "|---|---|---|"
 for name in "${NAMES[@]}"; do
     vs_server=""
     [[ "$name" == "layer+server" ]] && vs_server="; $(median_of "$SERVER_RATIO" "%.3f")× server"
+    [[ "$name" == "server" ]] && vs_server="; $(median_of "$HYPER_RATIO" "%.3f")× hyper-timer"
     echo "| hello-world, $name: throughput (median of $ROUNDS × ${DURATION}s) | $(median_of "${RPS[$name]}" "%.0f") req/s | $(median_of "${RATIO[$name]}" "%.3f")× bare (median of per-round ratios)$vs_server |"
     echo "| hello-world, $name: p99 latency (median of $ROUNDS) | $(median_of "${P99[$name]}" "%.3f") ms | $(median_of "${P99_RATIO[$name]}" "%.3f")× bare |"
 done

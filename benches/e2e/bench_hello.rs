@@ -14,6 +14,10 @@
 //!   rather than through `Router::layer`, served by `axum::serve`;
 //! - `--in-flight-peer`: no drain layer, but tower-http's in-flight request
 //!   counting layer through `Router::layer`: a peer in the same position.
+//! - `--hyper-timer`: the router without the layer on hyper-util's auto
+//!   server with hyper's HTTP/1 header read timeout (10 s, the bound
+//!   winddown's server puts on the first request head): a server with slow
+//!   client protection, to compare winddown's server with.
 //!
 //! Routes: `/` answers `Hello, World!`; `/slow` stays in flight until
 //! shutdown starts, then answers 0–99 ms later (bounded by 30 s in all);
@@ -51,6 +55,34 @@ async fn slow(State(app): State<App>) -> &'static str {
 
 async fn arrived(State(app): State<App>) -> String {
     app.arrived.load(Ordering::Acquire).to_string()
+}
+
+/// hyper-util's auto server (HTTP/1.1 and HTTP/2) with hyper's HTTP/1
+/// header read timeout: one task per connection, until the process exits.
+async fn hyper_timer(listener: TcpListener, router: Router) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    let builder = Arc::new(builder);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let builder = builder.clone();
+        let service = TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let _ = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 #[tokio::main]
@@ -112,9 +144,16 @@ async fn main() -> std::io::Result<()> {
             let serve = axum::serve(listener, router).with_graceful_shutdown(stop);
             shutdown.run_until(serve.into_future()).await
         }
+        "--hyper-timer" => {
+            let serve = async move {
+                hyper_timer(listener, router).await;
+                Ok::<(), std::io::Error>(())
+            };
+            shutdown.run_until(serve).await
+        }
         other => {
             eprintln!(
-                "unknown argument {other:?}: expected --no-layer, --server, --server-no-layer, --outer or --in-flight-peer"
+                "unknown argument {other:?}: expected --no-layer, --server, --server-no-layer, --outer, --in-flight-peer or --hyper-timer"
             );
             std::process::exit(2);
         }

@@ -10,22 +10,46 @@
 //! it out after the request has ended.) Idle connections are the ones
 //! closed by the timeouts and, under pressure, to make room: closing one
 //! never cuts a response that is making progress.
+//!
+//! Everything here is lock-free, and a request wakes no one: the
+//! connection's task looks at the figures only when its timer fires or an
+//! [event](Activity::signal) arrives (see `connection.rs`), so the bounds
+//! cost a few atomic operations and one clock read per request.
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, ready};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, ready};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use http::{Request, Response, Version};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 use tower::Service;
+
+/// Events a connection's task reacts to, as bits of [`Activity::events`].
+pub(crate) mod event {
+    /// Shutdown was triggered (sent only with GOAWAY at the trigger on).
+    pub(crate) const TRIGGERED: u8 = 1;
+    /// Shutdown is done.
+    pub(crate) const DONE: u8 = 1 << 1;
+    /// Asked to close to make room.
+    pub(crate) const EVICTED: u8 = 1 << 2;
+    /// The connection's timer fired (cleared when taken).
+    pub(crate) const TIMER: u8 = 1 << 3;
+    /// The first request head or the HTTP/2 preface has been received.
+    pub(crate) const HANDSHAKEN: u8 = 1 << 4;
+    /// The HTTP/2 connection preface has been received.
+    pub(crate) const HTTP2_PREFACE: u8 = 1 << 5;
+    /// The connection has carried an HTTP/2 request.
+    pub(crate) const HTTP2_REQUEST: u8 = 1 << 6;
+}
 
 /// Why a connection is closed before done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,41 +72,38 @@ impl fmt::Display for CloseReason {
     }
 }
 
-impl Inner {
-    /// Since when nothing has happened: no request, no write.
-    fn quiet_since(&self) -> Instant {
-        self.idle_since.max(self.last_write)
-    }
-}
-
-#[derive(Debug)]
-struct Inner {
-    /// Requests in progress.
-    active: usize,
-    /// When `active` last became zero (at first: the accept).
-    idle_since: Instant,
-    /// When the server last wrote to the socket: a response body hyper
-    /// has taken whole is still being written after the request ended.
-    last_write: Instant,
-    /// A request head or the HTTP/2 preface has been received.
-    handshaken: bool,
-    /// Asked to close to make room.
-    evicted: bool,
+/// What [`Activity::close_check`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseCheck {
+    /// Close now.
+    Close(CloseReason),
+    /// Nothing to do before this instant: look again then.
+    At(Instant),
+    /// No bound applies (until an event changes that).
+    Never,
 }
 
 /// The activity of one connection, shared by its task, its service and its
 /// I/O, and seen by the server when it needs room.
-#[derive(Debug)]
+///
+/// Instants are kept as nanoseconds after `born` (the accept), so that they
+/// fit in atomics.
 pub(crate) struct Activity {
-    inner: Mutex<Inner>,
-    /// Wakes the connection's task: it became idle, or was evicted.
-    changed: Notify,
-    /// The HTTP/2 connection preface has been received.
-    http2_preface: AtomicBool,
-    /// The connection has carried an HTTP/2 request.
-    http2_request: AtomicBool,
-    /// Wakes [`Activity::http2_ready`].
-    http2_seen: Notify,
+    born: Instant,
+    /// Requests in progress.
+    active: AtomicUsize,
+    /// When a request last ended (at first: the accept). Only moves
+    /// forward, and is written before the count goes down, so whoever sees
+    /// the count at zero sees the time the last request ended.
+    idle_since: AtomicU64,
+    /// When the server last wrote to the socket with no request in
+    /// progress: a response body hyper has taken whole is still being
+    /// written after the request ended.
+    last_write: AtomicU64,
+    /// [`event`] bits.
+    events: AtomicU8,
+    /// The connection's task, woken by [`signal`](Self::signal).
+    task: AtomicWaker,
     /// The server's interest in connections going idle.
     idle_watch: Arc<IdleWatch>,
 }
@@ -121,150 +142,192 @@ impl IdleWatch {
 }
 
 impl Activity {
-    pub(crate) fn new(idle_watch: Arc<IdleWatch>) -> Self {
+    /// A connection accepted now, with `events` already set (the
+    /// shutdown's progress so far).
+    pub(crate) fn new(idle_watch: Arc<IdleWatch>, events: u8) -> Self {
         Activity {
-            inner: Mutex::new(Inner {
-                active: 0,
-                idle_since: Instant::now(),
-                last_write: Instant::now(),
-                handshaken: false,
-                evicted: false,
-            }),
-            changed: Notify::new(),
-            http2_preface: AtomicBool::new(false),
-            http2_request: AtomicBool::new(false),
-            http2_seen: Notify::new(),
+            born: Instant::now(),
+            active: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            last_write: AtomicU64::new(0),
+            events: AtomicU8::new(events),
+            task: AtomicWaker::new(),
             idle_watch,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Nothing panics while holding the lock; a poisoned one is still
-        // consistent.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.born).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, nanos: u64) -> Instant {
+        self.born + Duration::from_nanos(nanos)
+    }
+
+    /// The [`event`] bits set so far.
+    #[inline]
+    pub(crate) fn events(&self) -> u8 {
+        self.events.load(Ordering::Acquire)
+    }
+
+    /// Sets `bits` and wakes the connection's task.
+    pub(crate) fn signal(&self, bits: u8) {
+        self.events.fetch_or(bits, Ordering::AcqRel);
+        self.task.wake();
+    }
+
+    /// Whether the timer fired since the last call; clears the mark.
+    pub(crate) fn take_timer(&self) -> bool {
+        self.events() & event::TIMER != 0
+            && self.events.fetch_and(!event::TIMER, Ordering::AcqRel) & event::TIMER != 0
+    }
+
+    /// The task [`signal`](Self::signal) wakes.
+    #[inline]
+    pub(crate) fn register(&self, cx: &Context<'_>) {
+        self.task.register(cx.waker());
     }
 
     /// Whether the connection speaks HTTP/2: its preface has arrived, or
     /// it has carried an HTTP/2 request.
     pub(crate) fn is_http2(&self) -> bool {
-        self.http2_preface.load(Ordering::Acquire) || self.http2_request.load(Ordering::Acquire)
+        self.events() & (event::HTTP2_PREFACE | event::HTTP2_REQUEST) != 0
     }
 
-    /// Resolves once the connection can take a graceful GOAWAY: once it has
-    /// carried an HTTP/2 request or, unless `after_request`, once its
-    /// HTTP/2 preface has arrived (hyper then sends the GOAWAY as soon as
-    /// its handshake is over). Never resolves on HTTP/1. Cancel safe.
-    pub(crate) async fn http2_ready(&self, after_request: bool) {
-        loop {
-            let seen = self.http2_seen.notified();
-            tokio::pin!(seen);
-            seen.as_mut().enable();
-            if self.http2_request.load(Ordering::Acquire)
-                || (!after_request && self.http2_preface.load(Ordering::Acquire))
-            {
-                return;
-            }
-            seen.await;
-        }
-    }
-
+    #[inline]
     fn request_started(&self, version: Version) -> RequestActive {
-        if version >= Version::HTTP_2 && !self.http2_request.swap(true, Ordering::AcqRel) {
-            self.http2_seen.notify_waiters();
+        self.active.fetch_add(1, Ordering::SeqCst);
+        let mut first = 0;
+        let events = self.events();
+        if events & event::HANDSHAKEN == 0 {
+            first |= event::HANDSHAKEN;
         }
-        let mut inner = self.lock();
-        inner.active += 1;
-        inner.handshaken = true;
+        if version >= Version::HTTP_2 && events & event::HTTP2_REQUEST == 0 {
+            first |= event::HTTP2_REQUEST;
+        }
+        if first != 0 {
+            // Once per connection: the bounds and the GOAWAY change.
+            self.signal(first);
+        }
         RequestActive(())
     }
 
+    #[inline]
     fn request_ended(&self) {
-        let mut inner = self.lock();
-        inner.active -= 1;
-        if inner.active == 0 {
-            inner.idle_since = Instant::now();
-            drop(inner);
-            self.changed.notify_one();
+        // The time first, then the count: see `idle_since`.
+        self.idle_since
+            .fetch_max(self.nanos(Instant::now()), Ordering::SeqCst);
+        if self.active.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.idle_watch.notify();
         }
     }
 
     /// The HTTP/2 preface has arrived: the handshake is over.
     fn preface_received(&self) {
-        self.lock().handshaken = true;
-        self.http2_preface.store(true, Ordering::Release);
-        self.http2_seen.notify_waiters();
+        self.signal(event::HANDSHAKEN | event::HTTP2_PREFACE);
     }
 
+    #[inline]
     fn wrote(&self) {
-        self.lock().last_write = Instant::now();
+        // A write with a request in progress is covered by the request.
+        if self.active.load(Ordering::SeqCst) == 0 {
+            self.last_write
+                .fetch_max(self.nanos(Instant::now()), Ordering::Relaxed);
+        }
+    }
+
+    /// Since when nothing has happened (no request, no write), if no
+    /// request is in progress.
+    fn quiet_since(&self) -> Option<Instant> {
+        if self.active.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        let idle_since = self.idle_since.load(Ordering::SeqCst);
+        let last_write = self.last_write.load(Ordering::Relaxed);
+        Some(self.instant(idle_since.max(last_write)))
     }
 
     /// If idle and not yet asked to close: since when it has been idle.
     pub(crate) fn idle_since(&self) -> Option<Instant> {
-        let inner = self.lock();
-        (inner.active == 0 && !inner.evicted).then(|| inner.quiet_since())
+        if self.is_evicted() {
+            return None;
+        }
+        self.quiet_since()
     }
 
     /// How long it has been idle: no request in progress and nothing
     /// written. `None` while a request is in progress.
     pub(crate) fn idle_for(&self) -> Option<Duration> {
-        let inner = self.lock();
-        (inner.active == 0).then(|| inner.quiet_since().elapsed())
+        Some(self.quiet_since()?.elapsed())
     }
 
     /// Whether it was asked to close and has not closed yet.
     pub(crate) fn is_evicted(&self) -> bool {
-        self.lock().evicted
+        self.events() & event::EVICTED != 0
     }
 
     /// Asks the connection to close (it is idle, see
     /// [`idle_since`](Self::idle_since)).
     pub(crate) fn evict(&self) {
-        self.lock().evicted = true;
-        self.changed.notify_one();
+        self.signal(event::EVICTED);
     }
 
-    /// Resolves when the connection should close before done: idle past
+    /// Whether the connection should close before done: idle past
     /// `handshake` before its first request head (or HTTP/2 preface), idle
-    /// past `idle` after it, or evicted. `None` is no bound. Cancel safe.
-    pub(crate) async fn close_requested(
+    /// past `idle` after it, or evicted; if not, when to look again. `None`
+    /// is no bound.
+    pub(crate) fn close_check(
         &self,
         handshake: Option<Duration>,
         idle: Option<Duration>,
-    ) -> CloseReason {
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let deadline = {
-                let inner = self.lock();
-                if inner.evicted {
-                    return CloseReason::Evicted;
-                }
-                let (bound, reason) = if inner.handshaken {
-                    (idle, CloseReason::Idle)
-                } else {
-                    (handshake, CloseReason::Handshake)
-                };
-                match bound {
-                    Some(bound) if inner.active == 0 => {
-                        inner.idle_since.checked_add(bound).map(|at| (at, reason))
-                    }
-                    _ => None,
-                }
-            };
-            match deadline {
-                Some((at, reason)) if Instant::now() >= at => return reason,
-                Some((at, _)) => {
-                    tokio::select! {
-                        () = sleep_until(at) => {}
-                        () = changed => {}
-                    }
-                }
-                None => changed.await,
-            }
+    ) -> CloseCheck {
+        let events = self.events();
+        if events & event::EVICTED != 0 {
+            return CloseCheck::Close(CloseReason::Evicted);
         }
+        let (bound, reason) = if events & event::HANDSHAKEN != 0 {
+            (idle, CloseReason::Idle)
+        } else {
+            (handshake, CloseReason::Handshake)
+        };
+        let Some(bound) = bound else {
+            return CloseCheck::Never;
+        };
+        let now = Instant::now();
+        if self.active.load(Ordering::SeqCst) != 0 {
+            // A request in progress ends after now: the connection cannot
+            // have been idle for `bound` before now + bound.
+            return now
+                .checked_add(bound)
+                .map_or(CloseCheck::Never, CloseCheck::At);
+        }
+        let since = self.instant(self.idle_since.load(Ordering::SeqCst));
+        match since.checked_add(bound) {
+            Some(at) if at <= now => CloseCheck::Close(reason),
+            Some(at) => CloseCheck::At(at),
+            None => CloseCheck::Never,
+        }
+    }
+}
+
+/// The connection's timer wakes its task through this, marking
+/// [`event::TIMER`], so that the task polls the timer only when it fired.
+impl Wake for Activity {
+    fn wake(self: Arc<Self>) {
+        self.signal(event::TIMER);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.signal(event::TIMER);
+    }
+}
+
+impl fmt::Debug for Activity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Activity")
+            .field("active", &self.active.load(Ordering::Relaxed))
+            .field("events", &self.events())
+            .finish_non_exhaustive()
     }
 }
 

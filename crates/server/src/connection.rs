@@ -3,24 +3,22 @@
 //! shutdown is done; then closed without losing a request the client has
 //! already sent.
 
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use http::{Request, Response};
-use http_body::Body;
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, Sleep, sleep, timeout, timeout_at};
-use tower::Service;
+use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 use tracing::debug;
-use winddown_core::{BoxError, StateReached};
+use winddown_core::BoxError;
 
-use crate::activity::{Activity, Tracked, TrackedIo};
+use crate::activity::{Activity, CloseCheck, Tracked, TrackedIo, event};
+use crate::bounds::{ServerBody, ServerService};
 use crate::limits::Limits;
 use crate::registry::Entry;
 
@@ -42,12 +40,23 @@ pub(crate) struct ClosePolicy {
 const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Where a connection stands before done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Open,
     /// Asked to close; dropped at the end of the grace if still idle.
-    Closing(Pin<Box<Sleep>>),
+    Closing,
     /// Asked to close, with a request in progress: hyper closes after it.
     Finishing,
+}
+
+/// How serving a connection before done ended.
+enum Served {
+    /// The connection closed (or failed) by itself.
+    Finished(Result<(), BoxError>),
+    /// Closed before done and still not gone after the grace: dropped.
+    Dropped,
+    /// Shutdown is done: close by the [`ClosePolicy`].
+    Done,
 }
 
 /// An accepted connection with what it needs to be served.
@@ -83,21 +92,21 @@ pub(crate) struct Accepted {
 ///     up to the grace for that (a request may already be on its way), then
 ///     close it if idle or once its current response is written.
 ///   - Everything is dropped at the close timeout.
+///
+/// The trigger, done and evictions arrive as [events](crate::activity::event)
+/// on the connection's [`Activity`], set by the server; the bounds are
+/// checked by one timer, reset only when it fires. So a request costs the
+/// task nothing beyond serving it: the connection is polled first, and the
+/// rest is looked at only when an event or the timer woke the task.
 pub(crate) async fn serve_connection<S, B>(
     builder: Arc<Builder<TokioExecutor>>,
     accepted: Accepted,
     service: S,
-    triggered: Option<StateReached>,
-    done: StateReached,
     policy: ClosePolicy,
     limits: Limits,
 ) where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: ServerService<B>,
+    B: ServerBody,
 {
     let Accepted {
         stream,
@@ -110,63 +119,115 @@ pub(crate) async fn serve_connection<S, B>(
     let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
-    tokio::pin!(done);
 
+    // The timer: polled with `timer_waker`, which marks `event::TIMER`, so
+    // that it is polled again only once it fired (or is reset).
+    let timer_waker = Waker::from(activity.clone());
+    let timer = sleep_until(Instant::now());
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
     let mut phase = Phase::Open;
-    // `Some` until the trigger; then whether the GOAWAY has been sent.
-    // `None` from the start when GOAWAY at the trigger is off.
-    let goaway_at_trigger = triggered.is_some();
-    let mut triggered = triggered;
-    let mut goaway_sent = !goaway_at_trigger;
-    loop {
-        tokio::select! {
-            biased;
-            result = connection.as_mut() => {
-                finished(peer, result);
-                return;
+    let mut goaway_sent = false;
+    // The events already acted on; a look is due when others arrive.
+    let mut seen = u8::MAX;
+
+    let served = poll_fn(|cx| {
+        loop {
+            if let Poll::Ready(result) = connection.as_mut().poll(cx) {
+                return Poll::Ready(Served::Finished(result));
             }
-            () = &mut done => break,
-            () = async {
-                if let Some(triggered) = triggered.as_mut() {
-                    triggered.await;
-                }
-            }, if triggered.is_some() => triggered = None,
-            () = activity.http2_ready(after_trigger), if triggered.is_none() && !goaway_sent => {
+            activity.register(cx);
+            let fired = activity.take_timer()
+                && armed.is_some()
+                && timer
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&timer_waker))
+                    .is_ready();
+            let events = activity.events();
+            if !fired && events == seen {
+                return Poll::Pending;
+            }
+            seen = events;
+            if fired {
+                armed = None;
+            }
+            if events & event::DONE != 0 {
+                return Poll::Ready(Served::Done);
+            }
+            // Acting on the connection needs it polled again: `acted`.
+            let mut acted = false;
+            if !goaway_sent
+                && events & event::TRIGGERED != 0
+                && (events & event::HTTP2_REQUEST != 0
+                    || (!after_trigger && events & event::HTTP2_PREFACE != 0))
+            {
                 debug!(target: "winddown", %peer, "HTTP/2: graceful GOAWAY at the trigger");
                 connection.as_mut().graceful_shutdown();
                 goaway_sent = true;
+                acted = true;
             }
-            reason = activity.close_requested(limits.header_read_timeout, limits.idle_timeout),
-                if matches!(phase, Phase::Open) =>
-            {
-                debug!(target: "winddown", %peer, %reason, "closing the connection");
-                // HTTP/1 idle between requests closes at once, HTTP/2 sends
-                // GOAWAY, the auto-detection stops waiting for bytes. A
-                // request that got in meanwhile is still answered.
-                connection.as_mut().graceful_shutdown();
-                phase = Phase::Closing(Box::pin(sleep(IDLE_CLOSE_GRACE)));
-            }
-            () = async {
-                if let Phase::Closing(grace) = &mut phase {
-                    grace.await;
+            let next = match phase {
+                Phase::Open => {
+                    match activity.close_check(limits.header_read_timeout, limits.idle_timeout) {
+                        CloseCheck::Close(reason) => {
+                            debug!(target: "winddown", %peer, %reason, "closing the connection");
+                            // HTTP/1 idle between requests closes at once,
+                            // HTTP/2 sends GOAWAY, the auto-detection stops
+                            // waiting for bytes. A request that got in
+                            // meanwhile is still answered.
+                            connection.as_mut().graceful_shutdown();
+                            acted = true;
+                            phase = Phase::Closing;
+                            Instant::now().checked_add(IDLE_CLOSE_GRACE)
+                        }
+                        CloseCheck::At(at) => Some(at),
+                        CloseCheck::Never => None,
+                    }
                 }
-            }, if matches!(phase, Phase::Closing(_)) => {
-                match activity.idle_for() {
+                Phase::Closing if fired => match activity.idle_for() {
                     Some(idle) if idle >= IDLE_CLOSE_GRACE => {
                         // Still nothing: a head that never ends, a preface
                         // never acknowledged, a reader that stopped.
-                        debug!(target: "winddown", %peer, "connection dropped: it did not close");
-                        return;
+                        return Poll::Ready(Served::Dropped);
                     }
                     // Still writing out a response: look again later.
-                    Some(idle) => {
-                        phase = Phase::Closing(Box::pin(sleep(IDLE_CLOSE_GRACE - idle)));
-                    }
+                    Some(idle) => Instant::now().checked_add(IDLE_CLOSE_GRACE - idle),
                     // A request got in: hyper closes after its response.
-                    None => phase = Phase::Finishing,
+                    None => {
+                        phase = Phase::Finishing;
+                        None
+                    }
+                },
+                Phase::Closing => armed,
+                Phase::Finishing => None,
+            };
+            if next != armed {
+                armed = next;
+                if let Some(at) = next {
+                    timer.as_mut().reset(at);
+                    // Registers the timer; fires at once if `at` has passed.
+                    if timer
+                        .as_mut()
+                        .poll(&mut Context::from_waker(&timer_waker))
+                        .is_ready()
+                    {
+                        activity.signal(event::TIMER);
+                    }
                 }
             }
+            if !acted && activity.events() == seen && activity.events() & event::TIMER == 0 {
+                return Poll::Pending;
+            }
         }
+    })
+    .await;
+    match served {
+        Served::Finished(result) => return finished(peer, result),
+        Served::Dropped => {
+            debug!(target: "winddown", %peer, "connection dropped: it did not close");
+            return;
+        }
+        Served::Done => {}
     }
 
     let deadline = Instant::now().checked_add(policy.timeout);

@@ -66,6 +66,7 @@
 //! ```
 
 mod activity;
+mod bounds;
 mod connection;
 mod limits;
 mod outlive;
@@ -75,13 +76,10 @@ mod server;
 use std::io;
 
 use bytes::Bytes;
-use http::{Request, Response};
-use http_body::Body;
-use hyper::body::Incoming;
 use tokio::net::TcpListener;
-use tower::Service;
-use winddown_core::{BoxError, Shutdown};
+use winddown_core::Shutdown;
 
+pub use bounds::{ServerBody, ServerService};
 pub use server::Server;
 
 /// Serves `service` on `listener` until `shutdown` is done and every
@@ -92,12 +90,8 @@ pub use server::Server;
 /// See the [crate docs](crate) for an example.
 pub async fn serve<S, B>(listener: TcpListener, service: S, shutdown: Shutdown) -> io::Result<()>
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: ServerService<B>,
+    B: ServerBody,
 {
     Server::new(shutdown).serve(listener, service).await
 }
@@ -132,12 +126,8 @@ pub async fn serve_with_drain<S, B>(
     shutdown: Shutdown,
 ) -> io::Result<()>
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: From<Bytes> + Send,
-    B::Error: Into<BoxError>,
+    S: ServerService<B>,
+    B: ServerBody<Data: From<Bytes>>,
 {
     Server::new(shutdown)
         .serve_with_drain(listener, service)

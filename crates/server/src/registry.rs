@@ -28,26 +28,45 @@ pub(crate) struct Room {
 /// Every open connection's [`Activity`], by id.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    connections: Mutex<HashMap<u64, Arc<Activity>>>,
+    connections: Mutex<Connections>,
     next_id: AtomicU64,
     idle_watch: Arc<IdleWatch>,
 }
 
+#[derive(Debug, Default)]
+struct Connections {
+    by_id: HashMap<u64, Arc<Activity>>,
+    /// The events [broadcast](Registry::broadcast) so far: a connection
+    /// registered later starts with them.
+    events: u8,
+}
+
 impl Registry {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Arc<Activity>>> {
+    fn lock(&self) -> MutexGuard<'_, Connections> {
         self.connections.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A new connection's activity, and its entry (removed when dropped).
     pub(crate) fn register(self: &Arc<Self>) -> (Arc<Activity>, Entry) {
-        let activity = Arc::new(Activity::new(self.idle_watch.clone()));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(id, activity.clone());
+        let mut connections = self.lock();
+        let activity = Arc::new(Activity::new(self.idle_watch.clone(), connections.events));
+        connections.by_id.insert(id, activity.clone());
+        drop(connections);
         let entry = Entry {
             registry: self.clone(),
             id,
         };
         (activity, entry)
+    }
+
+    /// Signals `events` to every connection, now and to come.
+    pub(crate) fn broadcast(&self, events: u8) {
+        let mut connections = self.lock();
+        connections.events |= events;
+        for activity in connections.by_id.values() {
+            activity.signal(events);
+        }
     }
 
     /// Wake-ups for connections going idle.
@@ -72,6 +91,7 @@ impl Registry {
 
     fn scan(&self, needed: usize) -> Room {
         let connections = self.lock();
+        let connections = &connections.by_id;
         let leaving = connections.values().filter(|a| a.is_evicted()).count();
         let now = Instant::now();
         let mut idle: Vec<_> = connections
@@ -107,6 +127,6 @@ pub(crate) struct Entry {
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        self.registry.lock().remove(&self.id);
+        self.registry.lock().by_id.remove(&self.id);
     }
 }

@@ -7,21 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response};
-use http_body::Body;
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, Sleep, sleep, sleep_until};
-use tower::Service;
 use tracing::{debug, info, warn};
-use winddown_core::{BoxError, Shutdown, State};
+use winddown_core::{Shutdown, State};
 use winddown_http::Drain;
 
+use crate::activity::event;
+use crate::bounds::{ServerBody, ServerService};
 use crate::connection::{Accepted, ClosePolicy, serve_connection};
-use crate::limits::{Limits, capped, for_hyper, ping_interval};
+use crate::limits::{Limits, capped, ping_interval};
 use crate::registry::Registry;
 
 /// How long an HTTP/1 connection may still deliver a request at done.
@@ -212,22 +210,17 @@ impl Server {
     /// future closes the listener and every connection at once.
     pub async fn serve<S, B>(self, listener: TcpListener, service: S) -> io::Result<()>
     where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: Send,
-        B::Error: Into<BoxError>,
+        S: ServerService<B>,
+        B: ServerBody,
     {
         let addr = listener.local_addr()?;
         let limits = self.limits;
         let mut builder = Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            // After the first request: the idle bound (the first request's
-            // own bound is enforced by the connection's activity).
-            .header_read_timeout(for_hyper(limits.idle_timeout));
+        // No timer for HTTP/1: the connection's activity bounds the time to
+        // the first request head and, after it, the time without a request
+        // (which includes reading the next head), so hyper's per-request
+        // header read timer would only add a clock read and a timer reset
+        // to every request.
         builder
             .http2()
             .timer(TokioTimer::new())
@@ -235,6 +228,22 @@ impl Server {
             .keep_alive_timeout(capped(limits.http2_keep_alive_timeout));
         let builder = Arc::new(builder);
         let registry = Arc::new(Registry::default());
+        // The trigger (for the GOAWAY) and done reach the connections
+        // through the registry: one watcher for the whole server rather
+        // than two futures in every connection.
+        let _watcher = AbortOnDrop(tokio::spawn({
+            let registry = registry.clone();
+            let triggered = self.goaway_at_trigger.then(|| self.shutdown.triggered());
+            let done = self.shutdown.done();
+            async move {
+                if let Some(triggered) = triggered {
+                    triggered.await;
+                    registry.broadcast(event::TRIGGERED);
+                }
+                done.await;
+                registry.broadcast(event::DONE);
+            }
+        }));
         let mut connections = JoinSet::new();
         let spawn = |connections: &mut JoinSet<()>, stream: TcpStream, peer: SocketAddr| {
             // Small responses should not wait for Nagle.
@@ -251,8 +260,6 @@ impl Server {
                 builder.clone(),
                 accepted,
                 service.clone(),
-                self.goaway_at_trigger.then(|| self.shutdown.triggered()),
-                self.shutdown.done(),
                 self.policy,
                 limits,
             ));
@@ -405,15 +412,20 @@ impl Server {
     /// applied to `service` first.
     pub async fn serve_with_drain<S, B>(self, listener: TcpListener, service: S) -> io::Result<()>
     where
-        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: Body + Send + 'static,
-        B::Data: From<Bytes> + Send,
-        B::Error: Into<BoxError>,
+        S: ServerService<B>,
+        B: ServerBody<Data: From<Bytes>>,
     {
         let service = Drain::new(service, self.shutdown.clone());
         self.serve(listener, service).await
+    }
+}
+
+/// Aborts the task when dropped (with the server's future).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

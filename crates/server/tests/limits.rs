@@ -176,6 +176,57 @@ async fn idle_connections_are_closed_at_the_idle_timeout_but_streams_are_not() {
     }
 }
 
+/// After a first request, a keep-alive connection that sends its next
+/// request head a byte at a time (slowloris) is held to the idle timeout:
+/// the head's bytes do not count as activity, only requests do.
+#[tokio::test]
+async fn a_next_request_head_sent_a_byte_at_a_time_is_closed_at_the_idle_timeout() {
+    let idle_timeout = Duration::from_millis(500);
+    let sd = shutdown(Duration::ZERO, Duration::from_secs(5));
+    let server = Server::new(sd.clone()).idle_timeout(idle_timeout);
+    let (addr, run) = start_with(Stack::Axum, &sd, server).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("the first response")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    let idle_from = Instant::now();
+    let (mut read, mut write) = stream.into_split();
+    // A byte every 50 ms: the head never ends within the bound.
+    let trickle = tokio::spawn(async move {
+        for byte in b"GET / HTTP/1.1\r\nhost: x\r\nx-slow: ".iter().cycle() {
+            if write.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            sleep(50 * MS).await;
+        }
+    });
+    let closed = timeout(idle_timeout + MARGIN, async {
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    let after = idle_from.elapsed();
+    assert!(closed.is_ok(), "still open after {after:?}");
+    assert!(
+        after + 50 * MS >= idle_timeout,
+        "closed early, after {after:?}"
+    );
+    trickle.abort();
+    sd.trigger();
+    run.await.unwrap();
+}
+
 /// An HTTP/2 peer that stops answering (here: never reads, so never acks
 /// a PING) is closed after the keep-alive interval and timeout; one that
 /// answers stays.

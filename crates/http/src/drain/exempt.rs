@@ -80,22 +80,24 @@ impl Exempt {
     }
 
     /// Whether `req` is exempt. Hands the request back unchanged.
+    /// Whether `req` is exempt by its path and method (the predicates
+    /// aside). By reference: the request is not moved on the hot path.
     #[inline]
-    pub(crate) fn check<B>(&self, req: Request<B>) -> (bool, Request<B>) {
+    pub(crate) fn matches_path<B>(&self, req: &Request<B>) -> bool {
         let path = req.uri().path();
-        if self.paths.iter().any(|p| **p == *path) && self.methods.contains(req.method()) {
-            return (true, req);
-        }
-        if self.predicates.is_empty() {
-            return (false, req);
-        }
-        self.check_predicates(req)
+        self.paths.iter().any(|p| **p == *path) && self.methods.contains(req.method())
     }
 
-    /// The predicates' verdict, out of line: most layers have none.
+    /// Whether any predicate was added (see [`check_predicates`](Self::check_predicates)).
+    #[inline]
+    pub(crate) fn has_predicates(&self) -> bool {
+        !self.predicates.is_empty()
+    }
+
+    /// Whether a predicate exempts `req`; the request is handed back.
     #[cold]
     #[inline(never)]
-    fn check_predicates<B>(&self, req: Request<B>) -> (bool, Request<B>) {
+    pub(crate) fn check_predicates<B>(&self, req: Request<B>) -> (bool, Request<B>) {
         let (parts, body) = req.into_parts();
         let exempt = self.predicates.iter().any(|p| p(&parts));
         (exempt, Request::from_parts(parts, body))

@@ -127,22 +127,34 @@ where
                     unreachable!("checked above");
                 };
                 // An error drops the ticket: the request is no longer in flight.
-                let (mut head, body) = response?.into_parts();
+                let mut response = response?;
                 if dialect.http1
-                    && head.status != StatusCode::SWITCHING_PROTOCOLS
+                    && response.status() != StatusCode::SWITCHING_PROTOCOLS
                     && ticket.config().shutdown.is_shutting_down()
                 {
-                    head.headers
-                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                    close_connection(&mut response);
                 }
-                let body = match ticket {
-                    Ticket::Counted(guard) => DrainBody::tracked(body, guard, std::mem::take(cut)),
-                    Ticket::Exempt(_) => DrainBody::untracked(body),
-                };
-                Poll::Ready(Ok(Response::from_parts(head, body)))
+                // The response is rewrapped in place (`map`), not taken apart.
+                Poll::Ready(Ok(match ticket {
+                    Ticket::Counted(guard) => {
+                        let cut = std::mem::take(cut);
+                        response.map(|body| DrainBody::tracked(body, guard, cut))
+                    }
+                    Ticket::Exempt(_) => response.map(DrainBody::untracked),
+                }))
             }
         }
     }
+}
+
+/// Adds `Connection: close` (HTTP/1 while shutting down): out of line, as
+/// it is off the hot path.
+#[cold]
+#[inline(never)]
+fn close_connection<B>(response: &mut Response<B>) {
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
 }
 
 impl<F> fmt::Debug for ResponseFuture<F> {

@@ -249,11 +249,36 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let dialect = Dialect::of(&req);
-        let (exempt, req) = self.config.exempt.check(req);
-        if exempt {
-            let ticket = Ticket::Exempt(self.config.clone());
-            return ResponseFuture::called(self.inner.call(req), ticket, dialect);
+        let exempt = &self.config.exempt;
+        if exempt.matches_path(&req) {
+            return self.call_exempt(req, dialect);
         }
+        if exempt.has_predicates() {
+            let (exempt, req) = exempt.check_predicates(req);
+            if exempt {
+                return self.call_exempt(req, dialect);
+            }
+            return self.call_counted(req, dialect);
+        }
+        self.call_counted(req, dialect)
+    }
+}
+
+impl<S> Drain<S> {
+    #[inline]
+    fn call_exempt<R, B>(&mut self, req: Request<R>, dialect: Dialect) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<R>, Response = Response<B>>,
+    {
+        let ticket = Ticket::Exempt(self.config.clone());
+        ResponseFuture::called(self.inner.call(req), ticket, dialect)
+    }
+
+    #[inline]
+    fn call_counted<R, B>(&mut self, req: Request<R>, dialect: Dialect) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<R>, Response = Response<B>>,
+    {
         let shutdown = &self.config.shutdown;
         if shutdown.state() >= State::Draining {
             return self.reject(dialect);
