@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::BudgetProblem;
-use crate::shown::shown;
+use winddown_core::text::shown;
 
 /// The exit code of a service that refuses its configuration: `EX_CONFIG`
 /// from `sysexits.h`.

@@ -58,7 +58,6 @@ mod error;
 mod load;
 mod raw;
 mod schema;
-mod shown;
 
 pub use crate::config::{
     BudgetCheck, Config, LogConfig, LogFormat, MAX_DURATION, MetricsConfig, ServerConfig,

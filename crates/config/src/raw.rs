@@ -39,7 +39,7 @@ impl fmt::Display for Raw {
             Raw::Int(i) => write!(f, "{i}"),
             Raw::Float(x) => write!(f, "{x:?}"),
             // Debug-quoted: control characters escaped. Never a secret.
-            Raw::Str(s) => write!(f, "{:?}", crate::shown::redact_userinfo(s)),
+            Raw::Str(s) => write!(f, "{:?}", winddown_core::text::redact_userinfo(s)),
             Raw::List(items) => {
                 f.write_str("[")?;
                 for (i, item) in items.iter().enumerate() {

@@ -75,7 +75,9 @@ impl Kind {
         if is_duration && parse_duration(raw) == Err(BadDuration::TooLong) {
             return Err(OVER_MAX);
         }
-        if self == Kind::PushgatewayUrl && raw.as_str().is_some_and(crate::shown::has_userinfo) {
+        if self == Kind::PushgatewayUrl
+            && raw.as_str().is_some_and(winddown_core::text::has_userinfo)
+        {
             return Err(URL_CREDENTIALS);
         }
         if self.accepts(raw) {

@@ -85,6 +85,7 @@ mod sequence;
 mod settings;
 mod shutdown;
 mod signal;
+pub mod text;
 mod wait;
 
 #[cfg(all(test, winddown_loom))]

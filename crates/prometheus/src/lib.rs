@@ -59,7 +59,6 @@ mod linger;
 mod pushgateway;
 mod recorder;
 pub mod service;
-mod shown;
 mod textfile;
 
 pub use error::{InstallError, PushError};

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::PushError;
 use crate::service::CONTENT_TYPE_TEXT;
-use crate::shown::{bounded_line, has_userinfo, redact_userinfo};
+use winddown_core::text::{bounded_line, has_userinfo, redact_userinfo};
 
 /// The default bound of one push.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);

@@ -1,36 +1,10 @@
-//! How a report is written to the log, and the escaping of text that came
-//! from outside (hook names, error messages) before it reaches a log line.
-
-use std::fmt;
+//! How a report is written to the log. Text that came from outside (hook
+//! names, error messages) goes through [`crate::text`] first.
 
 use tracing::{info, warn};
 
 use super::ShutdownReport;
-
-/// Text with its control characters escaped (`\n`, `\r`, `\t`, `\u{1b}`…),
-/// so that a hook name or an error message can neither start a forged log
-/// line nor send terminal escape codes. Everything else is kept as is.
-pub(crate) struct Escaped<'a>(&'a str);
-
-pub(crate) fn escaped(text: &str) -> Escaped<'_> {
-    Escaped(text)
-}
-
-impl fmt::Display for Escaped<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use fmt::Write;
-        for c in self.0.chars() {
-            if c.is_control() {
-                for e in c.escape_default() {
-                    f.write_char(e)?;
-                }
-            } else {
-                f.write_char(c)?;
-            }
-        }
-        Ok(())
-    }
-}
+pub(crate) use crate::text::escaped;
 
 /// Writes the one summary line of a finished sequence: info when clean,
 /// warn otherwise.
@@ -75,17 +49,4 @@ pub(crate) fn log_report(report: &ShutdownReport) {
         exit_code,
         "shutdown finished with failures in {total:.3}s: {why}"
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escaped;
-
-    #[test]
-    fn control_characters_are_escaped_and_the_rest_kept() {
-        assert_eq!(
-            escaped("db\n2026-01-01 INFO forged\r\u{1b}[31mred é").to_string(),
-            "db\\n2026-01-01 INFO forged\\r\\u{1b}[31mred é"
-        );
-    }
 }

@@ -1,5 +1,20 @@
-//! Text from the outside (a file, the environment) as error messages show
-//! it: the user information of URLs hidden, control characters escaped.
+//! Text from the outside as logs and error messages show it: the user
+//! information of URLs hidden, control characters escaped, length bounded.
+//!
+//! Hook names, error messages, configured URLs and the answers of remote
+//! servers all reach log lines; every crate of winddown shows them through
+//! these functions, so none can forge a log line, colour a terminal or leak
+//! a password.
+//!
+//! # Examples
+//!
+//! ```
+//! use winddown_core::text;
+//!
+//! let name = "db\n2026-01-01T00:00:00Z INFO forged";
+//! assert_eq!(text::escaped(name), r"db\n2026-01-01T00:00:00Z INFO forged");
+//! assert_eq!(text::shown("http://user:pw@gw:9091"), "http://***@gw:9091");
+//! ```
 
 use std::borrow::Cow;
 
@@ -7,7 +22,13 @@ use std::borrow::Cow;
 /// `http://user:secret@gw:9091/` shows as `http://***@gw:9091/`. The start
 /// of the text counts as an authority too, so `user:secret@gw:9091` (no
 /// scheme) shows as `***@gw:9091`.
-pub(crate) fn redact_userinfo(text: &str) -> Cow<'_, str> {
+///
+/// ```
+/// use winddown_core::text::redact_userinfo;
+/// assert_eq!(redact_userinfo("http://user:s3cret@gw:9091/"), "http://***@gw:9091/");
+/// assert_eq!(redact_userinfo("http://gw:9091"), "http://gw:9091");
+/// ```
+pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
     let starts = std::iter::once(0).chain(text.match_indices("://").map(|(i, _)| i + 3));
     let mut cuts = Vec::new();
     for start in starts {
@@ -40,7 +61,12 @@ pub(crate) fn redact_userinfo(text: &str) -> Cow<'_, str> {
 
 /// Whether `text` carries user information (`user:password@`) where a URL
 /// has its authority.
-pub(crate) fn has_userinfo(text: &str) -> bool {
+///
+/// ```
+/// assert!(winddown_core::text::has_userinfo("http://u:p@gw"));
+/// assert!(!winddown_core::text::has_userinfo("http://gw/a@b"));
+/// ```
+pub fn has_userinfo(text: &str) -> bool {
     matches!(redact_userinfo(text), Cow::Owned(_))
 }
 
@@ -48,7 +74,13 @@ pub(crate) fn has_userinfo(text: &str) -> bool {
 /// codes) and invisible reordering marks escaped like Rust's
 /// `escape_debug` (`\n`, `\u{1b}`), so it cannot break or forge a line of a
 /// log or a terminal; everything else as is.
-pub(crate) fn escaped(text: &str) -> Cow<'_, str> {
+///
+/// ```
+/// use winddown_core::text::escaped;
+/// assert_eq!(escaped("db\nINFO forged\u{1b}[31m"), r"db\nINFO forged\u{1b}[31m");
+/// assert_eq!(escaped("plain é"), "plain é");
+/// ```
+pub fn escaped(text: &str) -> Cow<'_, str> {
     let unsafe_char = |c: char| {
         c.is_control()
             || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
@@ -67,8 +99,34 @@ pub(crate) fn escaped(text: &str) -> Cow<'_, str> {
     Cow::Owned(shown)
 }
 
-/// Both: what an error message shows of an outside value.
-pub(crate) fn shown(text: &str) -> String {
+/// Untrusted bytes (say, the body of an HTTP answer) as one bounded line:
+/// at most `max` bytes of them, decoded as UTF-8 (invalid sequences become
+/// `�`), trimmed, control characters [escaped](escaped), and ` […]` when
+/// cut.
+///
+/// ```
+/// use winddown_core::text::bounded_line;
+/// assert_eq!(bounded_line(b"bad\ninput", 100), r"bad\ninput");
+/// assert_eq!(bounded_line(b"abcdef", 3), "abc […]");
+/// ```
+pub fn bounded_line(bytes: &[u8], max: usize) -> String {
+    let kept = &bytes[..bytes.len().min(max)];
+    let text = String::from_utf8_lossy(kept);
+    let mut line = escaped(text.trim()).into_owned();
+    if bytes.len() > kept.len() {
+        line.push_str(" […]");
+    }
+    line
+}
+
+/// What an error message or a log line shows of an outside value: user
+/// information [hidden](redact_userinfo), then control characters
+/// [escaped](escaped).
+///
+/// ```
+/// assert_eq!(winddown_core::text::shown("http://u:pw@gw\n"), r"http://***@gw\n");
+/// ```
+pub fn shown(text: &str) -> String {
     escaped(&redact_userinfo(text)).into_owned()
 }
 
@@ -108,6 +166,21 @@ mod tests {
             escaped("a\nINFO forged\r\u{1b}[31mred\u{202e}"),
             r"a\nINFO forged\r\u{1b}[31mred\u{202e}"
         );
+    }
+
+    #[test]
+    fn shown_hides_then_escapes() {
         assert_eq!(shown("http://u:pw@gw\n"), r"http://***@gw\n");
+    }
+
+    #[test]
+    fn untrusted_bytes_become_one_bounded_line() {
+        assert_eq!(bounded_line(b"  bad input\n", 100), "bad input");
+        assert_eq!(
+            bounded_line(b"x\n2025-01-01T00:00:00Z INFO forged\x1b[0m", 100),
+            r"x\n2025-01-01T00:00:00Z INFO forged\u{1b}[0m"
+        );
+        assert_eq!(bounded_line(b"abcdef", 3), "abc […]");
+        assert_eq!(bounded_line(&[0xff, b'a'], 10), "\u{fffd}a");
     }
 }
