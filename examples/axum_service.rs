@@ -33,7 +33,7 @@ use winddown::http::sse::EndOnDrain;
 use winddown::http::ws::DrainingWebSocket;
 use winddown::http::{DrainLayer, Probe};
 
-use crate::support::{addr, env_ms, print_progress};
+use crate::support::{addr, env_ms, print_progress, service_shutdown};
 
 /// The size of the `/slow` body.
 const SLOW_LEN: usize = 100_000;
@@ -81,17 +81,7 @@ async fn echo(ws: WebSocketUpgrade, shutdown: Shutdown) -> axum::response::Respo
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt().with_target(false).init();
-    let shutdown = Shutdown::builder()
-        .announce_delay(env_ms("ANNOUNCE_MS", 1000))
-        .drain_timeout(env_ms("DRAIN_TIMEOUT_MS", 10_000))
-        .timeout(Duration::from_secs(25))
-        .build();
-    shutdown
-        .on_cleanup("close-database", |_| async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            Ok(())
-        })
-        .expect("registered before shutdown");
+    let shutdown = service_shutdown("close-database");
 
     let slow = env_ms("SLOW_MS", 3000);
     let app = Router::new()

@@ -24,17 +24,14 @@
 mod echo;
 mod support;
 
-use std::time::Duration;
-
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tower::Layer;
-use winddown::Shutdown;
 
 use crate::echo::EchoServer;
-use crate::support::{addr, env_ms, print_progress};
+use crate::support::{addr, env_ms, print_progress, service_shutdown};
 
 /// Which server runs the services.
 enum Which {
@@ -58,17 +55,7 @@ fn which_server() -> Which {
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt().with_target(false).init();
     let which = which_server();
-    let shutdown = Shutdown::builder()
-        .announce_delay(env_ms("ANNOUNCE_MS", 1000))
-        .drain_timeout(env_ms("DRAIN_TIMEOUT_MS", 10_000))
-        .timeout(Duration::from_secs(25))
-        .build();
-    shutdown
-        .on_cleanup("close-database", |_| async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            Ok(())
-        })
-        .expect("registered before shutdown");
+    let shutdown = service_shutdown("close-database");
 
     // NOT_SERVING for every service and for "" from the trigger on.
     let (reporter, health) = winddown::grpc::health_reporter(&shutdown);

@@ -23,7 +23,7 @@ use tower::{ServiceBuilder, ServiceExt, service_fn};
 use winddown::Shutdown;
 use winddown::http::{Probe, ServiceBuilderExt};
 
-use crate::support::{addr, env_ms, print_progress};
+use crate::support::{addr, env_ms, print_progress, service_shutdown};
 
 /// The size of the `/slow` body.
 const SLOW_LEN: usize = 100_000;
@@ -55,17 +55,7 @@ async fn handle(
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt().with_target(false).init();
-    let shutdown = Shutdown::builder()
-        .announce_delay(env_ms("ANNOUNCE_MS", 1000))
-        .drain_timeout(env_ms("DRAIN_TIMEOUT_MS", 10_000))
-        .timeout(Duration::from_secs(25))
-        .build();
-    shutdown
-        .on_cleanup("flush-cache", |_| async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            Ok(())
-        })
-        .expect("registered before shutdown");
+    let shutdown = service_shutdown("flush-cache");
 
     let slow = env_ms("SLOW_MS", 3000);
     let handler = {

@@ -45,3 +45,21 @@ pub fn print_progress(shutdown: &Shutdown) {
         }
     });
 }
+
+/// The handle the HTTP and gRPC examples share: `ANNOUNCE_MS` (default
+/// 1000) and `DRAIN_TIMEOUT_MS` (default 10000) from the environment, a
+/// 25 s deadline, and one cleanup hook named `hook` that takes 100 ms.
+pub fn service_shutdown(hook: &str) -> Shutdown {
+    let shutdown = Shutdown::builder()
+        .announce_delay(env_ms("ANNOUNCE_MS", 1000))
+        .drain_timeout(env_ms("DRAIN_TIMEOUT_MS", 10_000))
+        .timeout(Duration::from_secs(25))
+        .build();
+    shutdown
+        .on_cleanup(hook, |_| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(())
+        })
+        .expect("registered before shutdown");
+    shutdown
+}
