@@ -3,24 +3,23 @@
 //! the last stream processed) while announcing, the open stream completes
 //! with all its bytes, and the next request goes on a new connection.
 
+#[path = "common/h2watch.rs"]
+mod h2watch;
+
+use h2watch::{MAX_STREAM_ID, Seen, h2_client};
+
 use std::convert::Infallible;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Channel, Empty, Full};
+use http_body_util::{BodyExt, Channel, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 use tower::{ServiceBuilder, service_fn};
 use winddown_core::{BoxError, Shutdown, State};
 use winddown_http::DrainLayer;
@@ -29,8 +28,6 @@ use winddown_server::Server;
 /// The `/slow` body: `SLOW_CHUNKS` chunks of `SLOW_CHUNK` bytes.
 const SLOW_CHUNK: usize = 10_000;
 const SLOW_CHUNKS: usize = 10;
-const GOAWAY: u8 = 0x7;
-const MAX_STREAM_ID: u32 = (1 << 31) - 1;
 
 fn slow_byte(i: usize) -> u8 {
     b"0123456789abcdef"[i % 16]
@@ -69,128 +66,6 @@ async fn handler(
     Ok(Response::new(body.boxed()))
 }
 
-/// A GOAWAY frame a client connection received.
-#[derive(Debug, Clone, Copy)]
-struct GoAway {
-    connection: usize,
-    last_stream_id: u32,
-    at: Instant,
-}
-
-/// What the client's connections received, frame by frame.
-#[derive(Debug, Default)]
-struct Seen {
-    goaways: Mutex<Vec<GoAway>>,
-    connects: Mutex<usize>,
-    changed: Notify,
-}
-
-impl Seen {
-    fn goaways(&self) -> Vec<GoAway> {
-        self.goaways.lock().unwrap().clone()
-    }
-
-    fn connects(&self) -> usize {
-        *self.connects.lock().unwrap()
-    }
-
-    /// Waits (at most 5 s) until `connection` has received `n` GOAWAYs.
-    async fn wait_goaways(&self, connection: usize, n: usize) -> Vec<GoAway> {
-        let wait = async {
-            loop {
-                let changed = self.changed.notified();
-                let on: Vec<_> = self
-                    .goaways()
-                    .into_iter()
-                    .filter(|g| g.connection == connection)
-                    .collect();
-                if on.len() >= n {
-                    return on;
-                }
-                changed.await;
-            }
-        };
-        timeout(Duration::from_secs(5), wait)
-            .await
-            .unwrap_or_else(|_| {
-                panic!("expected connection {connection} to get {n} GOAWAY frames within 5 s")
-            })
-    }
-}
-
-/// The client's socket: bytes pass through untouched; the HTTP/2 frame
-/// headers the server sends are parsed to note each GOAWAY.
-struct Watched {
-    stream: TcpStream,
-    connection: usize,
-    seen: Arc<Seen>,
-    buf: Vec<u8>,
-}
-
-impl Watched {
-    fn parse(&mut self) {
-        // The server sends no preface: frames from the first byte.
-        while self.buf.len() >= 9 {
-            let len = u32::from_be_bytes([0, self.buf[0], self.buf[1], self.buf[2]]) as usize;
-            if self.buf.len() < 9 + len {
-                return;
-            }
-            if self.buf[3] == GOAWAY && len >= 8 {
-                let id =
-                    u32::from_be_bytes([self.buf[9], self.buf[10], self.buf[11], self.buf[12]]);
-                self.seen.goaways.lock().unwrap().push(GoAway {
-                    connection: self.connection,
-                    last_stream_id: id & MAX_STREAM_ID,
-                    at: Instant::now(),
-                });
-                self.seen.changed.notify_waiters();
-            }
-            self.buf.drain(..9 + len);
-        }
-    }
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = result {
-            let new = buf.filled()[before..].to_vec();
-            self.buf.extend_from_slice(&new);
-            self.parse();
-        }
-        result
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-}
-
-impl Connection for Watched {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
 #[tokio::test]
 async fn http2_connections_get_a_graceful_goaway_at_the_trigger() {
     let announce = Duration::from_secs(1);
@@ -217,29 +92,7 @@ async fn http2_connections_get_a_graceful_goaway_at_the_trigger() {
 
     // hyper's pooled client, HTTP/2 only (h2c), through `Watched` sockets.
     let seen = Arc::new(Seen::default());
-    let connector = service_fn({
-        let seen = seen.clone();
-        move |_: Uri| {
-            let seen = seen.clone();
-            Box::pin(async move {
-                let stream = TcpStream::connect(addr).await?;
-                let connection = {
-                    let mut connects = seen.connects.lock().unwrap();
-                    *connects += 1;
-                    *connects - 1
-                };
-                Ok::<_, std::io::Error>(TokioIo::new(Watched {
-                    stream,
-                    connection,
-                    seen,
-                    buf: Vec::new(),
-                }))
-            })
-        }
-    });
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build(connector);
+    let client = h2_client(addr, seen.clone());
     let uri = |path: &str| -> Uri { format!("http://{addr}{path}").parse().unwrap() };
 
     // A stream open at the trigger, its first chunk received.
