@@ -105,7 +105,10 @@ async fn h2_websocket_and_event_stream_through_one_sigterm() {
     };
     let ws_after = sent.elapsed();
     assert_eq!(close.expect("a close frame").code, CloseCode::Away);
-    assert!(ws_after >= ANNOUNCE, "closed while announcing: {ws_after:?}");
+    assert!(
+        ws_after >= ANNOUNCE,
+        "closed while announcing: {ws_after:?}"
+    );
     // As any client does, keep reading: tungstenite sends its answering
     // Close, and the stream then ends.
     let ws_done = tokio::spawn(async move { while ws.next().await.is_some() {} });
@@ -122,7 +125,10 @@ async fn h2_websocket_and_event_stream_through_one_sigterm() {
         events.extend_from_slice(&buf[..n]);
     }
     let sse_after = sent.elapsed();
-    assert!(sse_after >= ANNOUNCE, "ended while announcing: {sse_after:?}");
+    assert!(
+        sse_after >= ANNOUNCE,
+        "ended while announcing: {sse_after:?}"
+    );
 
     // The HTTP/2 request completes with all its bytes.
     let (status, body, slow_done) = slow.await.unwrap();
