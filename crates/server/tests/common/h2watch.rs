@@ -146,25 +146,27 @@ impl Connection for Watched {
     }
 }
 
-/// hyper's pooled client, HTTP/2 only (h2c, prior knowledge), connecting to
-/// `addr` through [`Watched`] sockets that report to `seen`.
-pub fn h2_client(
+/// Connects to one address through a [`Watched`] socket reporting to a
+/// [`Seen`].
+#[derive(Clone)]
+pub struct Connector {
     addr: SocketAddr,
     seen: Arc<Seen>,
-) -> Client<
-    impl tower::Service<
-        Uri,
-        Response = TokioIo<Watched>,
-        Error = std::io::Error,
-        Future = impl Future<Output = Result<TokioIo<Watched>, std::io::Error>> + Send,
-    > + Clone
-    + Send
-    + Sync
-    + 'static,
-    Empty<Bytes>,
-> {
-    let connector = tower::service_fn(move |_: Uri| {
-        let seen = seen.clone();
+}
+
+type Connecting = Pin<Box<dyn Future<Output = std::io::Result<TokioIo<Watched>>> + Send>>;
+
+impl tower::Service<Uri> for Connector {
+    type Response = TokioIo<Watched>;
+    type Error = std::io::Error;
+    type Future = Connecting;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: Uri) -> Connecting {
+        let (addr, seen) = (self.addr, self.seen.clone());
         Box::pin(async move {
             let stream = TcpStream::connect(addr).await?;
             let connection = {
@@ -172,15 +174,20 @@ pub fn h2_client(
                 *connects += 1;
                 *connects - 1
             };
-            Ok::<_, std::io::Error>(TokioIo::new(Watched {
+            Ok(TokioIo::new(Watched {
                 stream,
                 connection,
                 seen,
                 buf: Vec::new(),
             }))
         })
-    });
+    }
+}
+
+/// hyper's pooled client, HTTP/2 only (h2c, prior knowledge), connecting to
+/// `addr` through [`Watched`] sockets that report to `seen`.
+pub fn h2_client(addr: SocketAddr, seen: Arc<Seen>) -> Client<Connector, Empty<Bytes>> {
     Client::builder(TokioExecutor::new())
         .http2_only(true)
-        .build(connector)
+        .build(Connector { addr, seen })
 }
