@@ -101,7 +101,7 @@ pub fn escaped(text: &str) -> Cow<'_, str> {
 
 /// Untrusted bytes (say, the body of an HTTP answer) as one bounded line:
 /// at most `max` bytes of them, decoded as UTF-8 (invalid sequences become
-/// `�`), trimmed, control characters [escaped](escaped), and ` […]` when
+/// `�`), trimmed, control characters [escaped], and ` […]` when
 /// cut.
 ///
 /// ```
@@ -121,7 +121,7 @@ pub fn bounded_line(bytes: &[u8], max: usize) -> String {
 
 /// What an error message or a log line shows of an outside value: user
 /// information [hidden](redact_userinfo), then control characters
-/// [escaped](escaped).
+/// [escaped].
 ///
 /// ```
 /// assert_eq!(winddown_core::text::shown("http://u:pw@gw\n"), r"http://***@gw\n");
