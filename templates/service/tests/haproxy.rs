@@ -6,6 +6,7 @@
 //! HTTP/1.1 from HAProxy to the replicas, once with h2c (`proto h2`).
 #![cfg(target_os = "linux")]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -104,7 +105,11 @@ impl Process {
             .args([format!("-{signal}"), pid.to_string()])
             .status()
             .expect("kill(1) runs");
-        assert!(status.success(), "kill -{signal} {pid} ({}) failed", self.name);
+        assert!(
+            status.success(),
+            "kill -{signal} {pid} ({}) failed",
+            self.name
+        );
     }
 
     /// Waits (bounded) for the exit; its code.
@@ -177,9 +182,11 @@ fn probe(addr: SocketAddr) -> std::io::Result<(u16, Option<String>)> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad response {raw:?}")))?;
-    let run = raw
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-test-run:").map(|v| v.trim().to_owned()));
+    let run = raw.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("x-test-run:")
+            .map(|v| v.trim().to_owned())
+    });
     Ok((status, run))
 }
 
@@ -201,13 +208,13 @@ fn start_haproxy(
             .unwrap()
             .as_nanos()
     );
-    let seed = run.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let seed = run
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
     let servers: String = replicas
         .iter()
         .enumerate()
-        .map(|(i, addr)| {
-            format!("    server r{i} {addr} check inter 200ms {server_options}\n")
-        })
+        .map(|(i, addr)| format!("    server r{i} {addr} check inter 200ms {server_options}\n"))
         .collect();
     for attempt in 0..20u64 {
         let port = 20_000 + seed.wrapping_add(attempt * 7919) % 12_000;
@@ -228,6 +235,7 @@ defaults
 frontend clients
     bind {addr}
     http-response set-header x-test-run {run}
+    http-response set-header x-test-replica-version %[res.ver]
     default_backend replicas
 backend replicas
     balance roundrobin
@@ -291,6 +299,8 @@ struct Tally {
     non_2xx: Mutex<Vec<String>>,
     /// Requests with no complete answer: why.
     errors: Mutex<Vec<String>>,
+    /// The HTTP versions the replicas answered HAProxy with, and how often.
+    versions: Mutex<BTreeMap<String, usize>>,
 }
 
 /// `CLIENTS` keep-alive HTTP/1.1 clients sending `GET /` to `addr` until
@@ -318,6 +328,13 @@ fn load(addr: SocketAddr, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> std::thre
                             let request = async {
                                 let response = client.get(uri.clone()).await?;
                                 let status = response.status();
+                                let version = response
+                                    .headers()
+                                    .get("x-test-replica-version")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("none")
+                                    .to_owned();
+                                *tally.versions.lock().unwrap().entry(version).or_default() += 1;
                                 response.into_body().collect().await?;
                                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(status)
                             };
@@ -325,9 +342,11 @@ fn load(addr: SocketAddr, stop: Arc<AtomicBool>, tally: Arc<Tally>) -> std::thre
                                 Ok(Ok(status)) if status.is_success() => {
                                     tally.ok.fetch_add(1, Ordering::Relaxed);
                                 }
-                                Ok(Ok(status)) => {
-                                    tally.non_2xx.lock().unwrap().push(format!("status {status}"))
-                                }
+                                Ok(Ok(status)) => tally
+                                    .non_2xx
+                                    .lock()
+                                    .unwrap()
+                                    .push(format!("status {status}")),
                                 Ok(Err(error)) => tally
                                     .errors
                                     .lock()
@@ -357,6 +376,7 @@ struct Outcome {
     ok: usize,
     non_2xx: Vec<String>,
     errors: Vec<String>,
+    versions: BTreeMap<String, usize>,
 }
 
 /// One pass: replicas, HAProxy in front, load, `ROUNDS` rolling restarts.
@@ -423,6 +443,7 @@ fn rolling_restart(server_options: &str) -> Outcome {
         ok: tally.ok.load(Ordering::Relaxed),
         non_2xx: tally.non_2xx.lock().unwrap().clone(),
         errors: tally.errors.lock().unwrap().clone(),
+        versions: tally.versions.lock().unwrap().clone(),
     }
 }
 
@@ -432,14 +453,15 @@ fn rolling_restarts_behind_haproxy_lose_nothing() {
         println!("skipped: haproxy is not installed (Debian/Ubuntu package haproxy)");
         return;
     }
-    for (pass, options) in [("HTTP/1.1", ""), ("h2c", "proto h2")] {
+    for (pass, options, version) in [("HTTP/1.1", "", "1.1"), ("h2c", "proto h2", "2.0")] {
         let outcome = rolling_restart(options);
         println!(
-            "HAProxy to {REPLICAS} replicas over {pass}: {} restarts under load, {} answered 2xx, {} non-2xx, {} errors",
+            "HAProxy to {REPLICAS} replicas over {pass}: {} restarts under load, {} answered 2xx, {} non-2xx, {} errors (replica answers by HTTP version: {:?})",
             outcome.restarts,
             outcome.ok,
             outcome.non_2xx.len(),
-            outcome.errors.len()
+            outcome.errors.len(),
+            outcome.versions
         );
         let first = |v: &[String]| v[..v.len().min(10)].to_vec();
         assert!(
@@ -447,6 +469,12 @@ fn rolling_restarts_behind_haproxy_lose_nothing() {
             "over {pass}: non-2xx {:?}, errors {:?} (at most 10 of each)",
             first(&outcome.non_2xx),
             first(&outcome.errors)
+        );
+        // Every answer came from a replica, over the protocol of the pass.
+        assert_eq!(
+            outcome.versions.keys().collect::<Vec<_>>(),
+            [version],
+            "over {pass}"
         );
     }
 }
