@@ -2,7 +2,8 @@
 # Installs what the tests need and the toolchain does not ship:
 # Prometheus and the Pushgateway (Debian packages), prlimit (util-linux: the
 # descriptor-pressure test), systemd-socket-activate (systemd: the socket
-# activation tests), kubernetes-validate (PyPI: the template's manifests
+# activation tests), HAProxy (Debian package: the template's rolling restart
+# behind a load balancer), kubernetes-validate (PyPI: the template's manifests
 # checked against the Kubernetes schemas) and cargo-generate (template
 # tests). Skips whatever is already there.
 set -euo pipefail
@@ -12,6 +13,7 @@ command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-pushgateway >/dev/null 2>&1 || need_apt+=(prometheus-pushgateway)
 command -v prlimit >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v systemd-socket-activate >/dev/null 2>&1 || need_apt+=(systemd)
+command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -19,7 +21,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   # The packages start system services; the tests start their own on free ports.
-  for svc in prometheus prometheus-pushgateway prometheus-node-exporter; do
+  for svc in prometheus prometheus-pushgateway prometheus-node-exporter haproxy; do
     $sudo systemctl stop "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
   done
 fi
