@@ -35,27 +35,51 @@ const TEST_BOUND: Duration = Duration::from_secs(90);
 struct Server {
     name: &'static str,
     child: Child,
-    dir: PathBuf,
+    dir: tempfile::TempDir,
     addr: SocketAddr,
 }
 
 impl Server {
-    fn start(
-        name: &'static str,
-        binary: &Path,
-        dir: PathBuf,
-        addr: SocketAddr,
-        args: &[String],
-    ) -> Server {
-        let log = std::fs::File::create(dir.join("log.txt")).unwrap();
-        let child = Command::new(binary)
+    /// Starts `binary` listening on a port of its own choosing
+    /// (`--web.listen-address=127.0.0.1:0`), in `dir`, and learns the port
+    /// from its "Listening on" log line.
+    fn start(name: &'static str, binary: &Path, dir: tempfile::TempDir, args: &[String]) -> Server {
+        let log = std::fs::File::create(dir.path().join("log.txt")).unwrap();
+        let mut child = Command::new(binary)
+            .arg("--web.listen-address=127.0.0.1:0")
             .args(args)
-            .current_dir(&dir)
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            let text = std::fs::read_to_string(dir.path().join("log.txt")).unwrap_or_default();
+            let found = text
+                .lines()
+                .filter(|l| l.contains("msg=\"Listening on\""))
+                .find_map(|l| {
+                    l.split("address=")
+                        .nth(1)?
+                        .split_whitespace()
+                        .next()?
+                        .parse()
+                        .ok()
+                });
+            if let Some(addr) = found {
+                break addr;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{name} exited with {status}:\n{text}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} did not say where it listens within 30 s:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
         Server {
             name,
             child,
@@ -65,7 +89,7 @@ impl Server {
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("log.txt")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("log.txt")).unwrap_or_default()
     }
 
     async fn wait_ready(&mut self) {
@@ -95,7 +119,6 @@ impl Drop for Server {
         if std::thread::panicking() {
             eprintln!("--- {} log ---\n{}", self.name, self.log());
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -112,11 +135,12 @@ fn free_addr() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("winddown-it-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A private directory, created exclusively, removed when dropped.
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("winddown-it-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 // ----- a small HTTP client -----
@@ -254,41 +278,29 @@ async fn run(prometheus_bin: &Path, pushgateway_bin: &Path) {
     });
 
     // The Pushgateway and Prometheus, on free ports in temp dirs.
-    let gateway_addr = free_addr();
-    let mut gateway = Server::start(
-        "pushgateway",
-        pushgateway_bin,
-        temp_dir("pushgateway"),
-        gateway_addr,
-        &[format!("--web.listen-address={gateway_addr}")],
-    );
-    let prometheus_addr = free_addr();
+    let mut gateway = Server::start("pushgateway", pushgateway_bin, temp_dir("pushgateway"), &[]);
+    let gateway_addr = gateway.addr;
     let prometheus_dir = temp_dir("prometheus");
     std::fs::write(
-        prometheus_dir.join("prometheus.yml"),
+        prometheus_dir.path().join("prometheus.yml"),
         format!(
             "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n\
              scrape_configs:\n  - job_name: {JOB}\n    static_configs:\n      - targets: [\"{service_addr}\"]\n"
         ),
     )
     .unwrap();
+    let config_file = prometheus_dir.path().join("prometheus.yml");
+    let data_dir = prometheus_dir.path().join("data");
     let mut prometheus = Server::start(
         "prometheus",
         prometheus_bin,
-        prometheus_dir.clone(),
-        prometheus_addr,
+        prometheus_dir,
         &[
-            format!(
-                "--config.file={}",
-                prometheus_dir.join("prometheus.yml").display()
-            ),
-            format!(
-                "--storage.tsdb.path={}",
-                prometheus_dir.join("data").display()
-            ),
-            format!("--web.listen-address={prometheus_addr}"),
+            format!("--config.file={}", config_file.display()),
+            format!("--storage.tsdb.path={}", data_dir.display()),
         ],
     );
+    let prometheus_addr = prometheus.addr;
     gateway.wait_ready().await;
     prometheus.wait_ready().await;
 
@@ -327,7 +339,7 @@ async fn run(prometheus_bin: &Path, pushgateway_bin: &Path) {
         })
         .unwrap();
     let textfile_dir = temp_dir("textfile");
-    let textfile = textfile_dir.join("orders.prom");
+    let textfile = textfile_dir.path().join("orders.prom");
     let export = FinalExport::new(&metrics)
         .linger(Duration::from_secs(10))
         .pushgateway(
@@ -503,8 +515,6 @@ async fn run(prometheus_bin: &Path, pushgateway_bin: &Path) {
         other => panic!("unexpected {other:?}"),
     }
     println!("refused push: {err}");
-
-    let _ = std::fs::remove_dir_all(&textfile_dir);
 }
 
 #[tokio::test]

@@ -5,9 +5,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-{%- if metrics_flush == "pushgateway" %}
-use std::net::TcpListener;
-{%- endif %}
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -238,15 +235,15 @@ fn sigterm_during_a_slow_request_drains_and_exports_the_timings() {
     env.push(("APP__METRICS__TEXTFILE", textfile.display().to_string()));
 {%- endif %}
 {%- if metrics_flush == "pushgateway" %}
-    // A real Pushgateway on a free loopback port.
-    let gateway_port = free_port();
-    let gateway_addr: SocketAddr = ([127, 0, 0, 1], gateway_port).into();
-    let gateway = Command::new("prometheus-pushgateway")
-        .arg(format!("--web.listen-address=127.0.0.1:{gateway_port}"))
+    // A real Pushgateway on a loopback port of its own choosing: its
+    // "Listening on" line says which.
+    let mut gateway = Command::new("prometheus-pushgateway")
+        .arg("--web.listen-address=127.0.0.1:0")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("prometheus-pushgateway on PATH (Debian: apt-get install prometheus-pushgateway)");
+    let log = BufReader::new(gateway.stderr.take().expect("piped stderr"));
     struct Killed(Child);
     impl Drop for Killed {
         fn drop(&mut self) {
@@ -255,6 +252,15 @@ fn sigterm_during_a_slow_request_drains_and_exports_the_timings() {
         }
     }
     let _gateway = Killed(gateway);
+    let mut lines = log.lines();
+    let gateway_addr: SocketAddr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .filter(|l| l.contains("msg=\"Listening on\""))
+        .find_map(|l| l.split("address=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .expect("the Pushgateway says where it listens");
+    // Keep reading its log, so that it never writes to a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     poll_until_up(gateway_addr);
     env.push(("APP__METRICS__PUSHGATEWAY", format!("http://{gateway_addr}")));
     env.push(("APP__METRICS__PUSH_INSTANCE", "test".to_owned()));
@@ -329,12 +335,6 @@ fn sigterm_during_a_slow_request_drains_and_exports_the_timings() {
     let _ = std::fs::remove_dir_all(&scratch);
 }
 {%- if metrics_flush == "pushgateway" %}
-
-/// A free port on 127.0.0.1.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("its address").port()
-}
 
 /// Waits (at most 10 s) until something answers HTTP on `addr`.
 fn poll_until_up(addr: SocketAddr) {
