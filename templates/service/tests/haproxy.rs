@@ -140,8 +140,15 @@ impl Drop for Process {
 
 /// Starts a replica on `addr` (port 0 the first time) and waits until it
 /// listens; the replica and the address it got.
+/// The replica program: this service, or the baseline named by
+/// `BARE_AXUM_REPLICA` (see the ignored test).
+fn replica_program() -> std::path::PathBuf {
+    std::env::var_os("BARE_AXUM_REPLICA")
+        .map_or_else(|| env!("CARGO_BIN_EXE_{{project-name}}").into(), Into::into)
+}
+
 fn start_replica(name: &str, addr: SocketAddr) -> (Process, SocketAddr) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_{{project-name}}"));
+    let mut command = Command::new(replica_program());
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("APP__SERVER__ADDR", addr.to_string())
@@ -475,6 +482,30 @@ fn rolling_restarts_behind_haproxy_lose_nothing() {
             outcome.versions.keys().collect::<Vec<_>>(),
             [version],
             "over {pass}"
+        );
+    }
+}
+
+/// The same harness against a bare axum service (axum's own
+/// `with_graceful_shutdown`, no announce), for comparison: run by hand with
+/// `BARE_AXUM_REPLICA=<winddown checkout>/target/debug/examples/bare_axum_replica
+/// cargo test --test haproxy -- --ignored --nocapture`. It reports, it does
+/// not assert: a bare service is expected to lose requests here.
+#[test]
+#[ignore = "a baseline run by hand: needs BARE_AXUM_REPLICA"]
+fn bare_axum_behind_the_same_harness() {
+    if haproxy_program().is_none() || std::env::var_os("BARE_AXUM_REPLICA").is_none() {
+        println!("skipped: needs haproxy and BARE_AXUM_REPLICA");
+        return;
+    }
+    for (pass, options) in [("HTTP/1.1", ""), ("h2c", "proto h2")] {
+        let outcome = rolling_restart(options);
+        println!(
+            "bare axum behind HAProxy over {pass}: {} restarts under load, {} answered 2xx, {} non-2xx, {} errors",
+            outcome.restarts,
+            outcome.ok,
+            outcome.non_2xx.len(),
+            outcome.errors.len(),
         );
     }
 }
