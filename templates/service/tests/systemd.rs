@@ -161,28 +161,50 @@ fn get(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other(format!("bad response {raw:?}")))
 }
 
+/// A stand-in for systemd's notify socket at a fresh path; bind(2) creates
+/// the file and fails if anything is there. Removed when dropped.
+struct NotifySocket {
+    socket: UnixDatagram,
+    path: std::path::PathBuf,
+}
+
+impl NotifySocket {
+    fn bind(what: &str) -> NotifySocket {
+        let path = std::env::temp_dir().join(format!(
+            "{{crate_name}}-{what}-{}-{}.sock",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
+        socket.set_read_timeout(Some(BOUND)).unwrap();
+        NotifySocket { socket, path }
+    }
+
+    /// The next datagram, within `BOUND`.
+    fn recv(&self) -> String {
+        let mut buf = vec![0; 4096];
+        let len = self.socket.recv(&mut buf).expect("an sd_notify datagram");
+        String::from_utf8(buf[..len].to_vec()).unwrap()
+    }
+}
+
+impl Drop for NotifySocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 #[test]
 fn sd_notify_tells_systemd_each_state() {
-    let path = std::env::temp_dir().join(format!(
-        "{{crate_name}}-notify-{}-{}.sock",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    // bind(2) creates the socket file, and fails if anything is there.
-    let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
-    socket.set_read_timeout(Some(BOUND)).unwrap();
-    let recv = || {
-        let mut buf = vec![0; 4096];
-        let len = socket.recv(&mut buf).expect("an sd_notify datagram");
-        String::from_utf8(buf[..len].to_vec()).unwrap()
-    };
+    let notify = NotifySocket::bind("notify");
+    let recv = || notify.recv();
 
     let mut command = command(env!("CARGO_BIN_EXE_{{project-name}}"));
     command
-        .env("NOTIFY_SOCKET", &path)
+        .env("NOTIFY_SOCKET", &notify.path)
         .env("APP__SHUTDOWN__ANNOUNCE_DELAY", "200ms")
         .env("APP__SHUTDOWN__TIMEOUT", "20s");
     let mut service = Process::start(command);
@@ -192,7 +214,6 @@ fn sd_notify_tells_systemd_each_state() {
 
     kill("TERM", service.child.id());
     let messages: Vec<String> = (0..4).map(|_| recv()).collect();
-    let _ = std::fs::remove_file(&path);
     assert_eq!(service.wait(), 0, "{}", service.lines().join("\n"));
     println!("{messages:#?}");
     assert!(
@@ -505,26 +526,13 @@ fn pid_in(line: &str) -> u32 {
 #[test]
 fn sighup_hands_off_under_keep_alive_load_with_nothing_refused_or_lost() {
     const CLIENTS: usize = 4;
-    let path = std::env::temp_dir().join(format!(
-        "{{crate_name}}-handoff-{}-{}.sock",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
     // Stands in for systemd's notify socket: the new main pid arrives here.
-    let notify = UnixDatagram::bind(&path).expect("bind the notify socket");
-    notify.set_read_timeout(Some(BOUND)).unwrap();
-    let recv = || {
-        let mut buf = vec![0; 4096];
-        let len = notify.recv(&mut buf).expect("an sd_notify datagram");
-        String::from_utf8(buf[..len].to_vec()).unwrap()
-    };
+    let notify = NotifySocket::bind("handoff");
+    let recv = || notify.recv();
 
     let mut command = command(env!("CARGO_BIN_EXE_{{project-name}}"));
     command
-        .env("NOTIFY_SOCKET", &path)
+        .env("NOTIFY_SOCKET", &notify.path)
         .env("APP__SHUTDOWN__ANNOUNCE_DELAY", "1s")
         .env("APP__SHUTDOWN__TIMEOUT", "20s");
     let mut old = Process::start(command);
@@ -598,7 +606,6 @@ fn sighup_hands_off_under_keep_alive_load_with_nothing_refused_or_lost() {
         assert!(Instant::now() < deadline, "pid {new_pid} did not exit");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let _ = std::fs::remove_file(&path);
     let failures = failures.lock().unwrap();
     println!(
         "hand-off under keep-alive load: {served} answered 200, {} failed",
