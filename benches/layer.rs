@@ -211,9 +211,11 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     per_request(&mut criterion, &rt, &peers);
     criterion.final_summary();
-    // Not in `cargo test --benches` or `--list` runs.
+    // Not in `cargo test --benches`, `--list` or `--profile-time` runs.
     let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--list") {
+    if args.iter().any(|a| a == "--bench")
+        && !args.iter().any(|a| a == "--list" || a == "--profile-time")
+    {
         interleaved(&rt, &peers);
     }
     assert_eq!(peers.shutdown.in_flight_count(), 0);

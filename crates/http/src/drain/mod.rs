@@ -247,50 +247,71 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let dialect = Dialect::of(&req);
-        let exempt = &self.config.exempt;
-        if exempt.matches_path(&req) {
-            return self.call_exempt(req, dialect);
+        if self.config.exempt.has_predicates() {
+            return self.call_with_predicates(req, dialect);
         }
-        if exempt.has_predicates() {
-            let (exempt, req) = exempt.check_predicates(req);
-            if exempt {
-                return self.call_exempt(req, dialect);
+        // The request is looked at by reference and moved once, to the
+        // inner service: a request is a few hundred bytes.
+        let ticket = if self.config.exempt.matches_path(&req) {
+            Ticket::Exempt(self.config.clone())
+        } else {
+            match self.count() {
+                Some(guard) => Ticket::Counted(guard),
+                None => return self.reject(dialect),
             }
-            return self.call_counted(req, dialect);
-        }
-        self.call_counted(req, dialect)
+        };
+        ResponseFuture::called(self.inner.call(req), ticket, dialect)
     }
 }
 
 impl<S> Drain<S> {
+    /// Counts a request in flight, or `None` once draining.
     #[inline]
-    fn call_exempt<R, B>(&mut self, req: Request<R>, dialect: Dialect) -> ResponseFuture<S::Future>
-    where
-        S: Service<Request<R>, Response = Response<B>>,
-    {
-        let ticket = Ticket::Exempt(self.config.clone());
-        ResponseFuture::called(self.inner.call(req), ticket, dialect)
-    }
-
-    #[inline]
-    fn call_counted<R, B>(&mut self, req: Request<R>, dialect: Dialect) -> ResponseFuture<S::Future>
-    where
-        S: Service<Request<R>, Response = Response<B>>,
-    {
+    fn count(&self) -> Option<RequestGuard> {
         let shutdown = &self.config.shutdown;
         if shutdown.state() >= State::Draining {
-            return self.reject(dialect);
+            return None;
         }
         // Count first, then look again: a drain that started in between has
         // either seen this request in flight or is seen here.
         let guard = RequestGuard::new(&self.config);
         if shutdown.state() >= State::Draining {
             drop(guard);
-            return self.reject(dialect);
+            return None;
         }
-        ResponseFuture::called(self.inner.call(req), Ticket::Counted(guard), dialect)
+        Some(guard)
+    }
+
+    /// [`call`](Service::call) when predicates were added: they see the
+    /// request head, which takes the request apart.
+    #[cold]
+    #[inline(never)]
+    fn call_with_predicates<R, B>(
+        &mut self,
+        req: Request<R>,
+        dialect: Dialect,
+    ) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<R>, Response = Response<B>>,
+    {
+        let exempt = &self.config.exempt;
+        let (exempt, req) = if exempt.matches_path(&req) {
+            (true, req)
+        } else {
+            exempt.check_predicates(req)
+        };
+        let ticket = if exempt {
+            Ticket::Exempt(self.config.clone())
+        } else {
+            match self.count() {
+                Some(guard) => Ticket::Counted(guard),
+                None => return self.reject(dialect),
+            }
+        };
+        ResponseFuture::called(self.inner.call(req), ticket, dialect)
     }
 }
 
