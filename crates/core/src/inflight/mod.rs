@@ -77,6 +77,43 @@ impl<O: AsRef<Shutdown>> InFlightGuard<O> {
         InFlightGuard { owner }
     }
 
+    /// Counts like [`new`](Self::new), unless the shutdown has started
+    /// draining: then nothing is counted and the owner is handed back.
+    ///
+    /// Counting and the check are one atomic operation, so there is no
+    /// window between them: an admitted guard is always one the drain waits
+    /// for, and once the state is [`Draining`](crate::State::Draining) (or
+    /// later) every call refuses. Guards taken with [`new`](Self::new) are
+    /// counted in every state.
+    ///
+    /// ```
+    /// use winddown_core::{InFlightGuard, Shutdown};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let guard = InFlightGuard::try_new(shutdown.clone()).expect("admitted while running");
+    /// shutdown.trigger();
+    /// // Announcing: still admitted.
+    /// let second = InFlightGuard::try_new(shutdown.clone()).expect("admitted while announcing");
+    /// drop((guard, second));
+    ///
+    /// tokio::spawn({ let s = shutdown.clone(); async move { s.run().await } });
+    /// shutdown.draining().await;
+    /// let refused = InFlightGuard::try_new(shutdown.clone());
+    /// assert!(refused.is_err());
+    /// assert_eq!(shutdown.in_flight_count(), 0);
+    /// # }
+    /// ```
+    #[inline]
+    pub fn try_new(owner: O) -> Result<Self, O> {
+        if owner.as_ref().inner().in_flight.try_enter() {
+            Ok(InFlightGuard { owner })
+        } else {
+            Err(owner)
+        }
+    }
+
     /// The owner this guard keeps.
     ///
     /// ```

@@ -246,6 +246,10 @@ impl Shutdown {
 
     pub(crate) fn advance(&self, state: State) {
         if self.inner.cell.advance(state) {
+            if state >= State::Draining {
+                // From now on `try_in_flight_guard` refuses.
+                self.inner.in_flight.close();
+            }
             self.publish(state);
         }
     }
@@ -288,8 +292,6 @@ impl Shutdown {
             },
         )
     }
-
-    // ----- queries -----
 
     // ----- queries -----
 

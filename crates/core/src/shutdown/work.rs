@@ -19,6 +19,29 @@ impl Shutdown {
         InFlightGuard::new(self.clone())
     }
 
+    /// Takes an in-flight guard unless draining has started: the admission
+    /// check of a server or consumer that must refuse new work once draining
+    /// (see [`InFlightGuard::try_new`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let admitted = shutdown.try_in_flight_guard();
+    /// assert!(admitted.is_some());
+    /// drop(admitted);
+    ///
+    /// shutdown.trigger();
+    /// tokio::spawn({ let s = shutdown.clone(); async move { s.run().await } });
+    /// shutdown.draining().await;
+    /// assert!(shutdown.try_in_flight_guard().is_none());
+    /// assert_eq!(shutdown.in_flight_count(), 0);
+    /// # }
+    /// ```
+    pub fn try_in_flight_guard(&self) -> Option<InFlightGuard> {
+        InFlightGuard::try_new(self.clone()).ok()
+    }
+
     /// How many in-flight guards are alive.
     ///
     /// ```

@@ -20,6 +20,12 @@ pub(crate) struct Cut {
 }
 
 impl Cut {
+    /// Whether the watched work has been pending at least once.
+    #[inline]
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed.is_some()
+    }
+
     /// Registers `cx` to be woken when the drain of `shutdown` ends; ready
     /// once it has. Always called with the same `shutdown`.
     pub(crate) fn poll_ended(&mut self, shutdown: &Shutdown, cx: &mut Context<'_>) -> Poll<()> {

@@ -105,8 +105,9 @@ where
                 };
                 let counted = matches!(held, Ticket::Counted(_));
                 let shutdown = &held.config().shutdown;
-                if counted && shutdown.is_drain_ended() {
-                    // Abandoned: the drain is over and no response yet.
+                if counted && cut.is_armed() && shutdown.is_drain_ended() {
+                    // Abandoned: the drain is over and no response yet (a
+                    // future that has never been pending is polled first).
                     let response = rejection(*dialect, held.config());
                     *ticket = None;
                     return Poll::Ready(Ok(response));

@@ -38,15 +38,16 @@ pub(crate) struct RequestGuard {
 }
 
 impl RequestGuard {
+    /// Counts a request in flight, unless the shutdown has started draining
+    /// (`None`: nothing counted). One atomic operation decides both.
     #[inline]
-    pub(crate) fn new(config: &Arc<Config>) -> Self {
+    pub(crate) fn try_new(config: &Arc<Config>) -> Option<Self> {
+        let in_flight = InFlightGuard::try_new(Shared(config.clone())).ok()?;
         config
             .in_flight_gauge
             .get_or_init(register_gauge)
             .increment(1.0);
-        RequestGuard {
-            in_flight: InFlightGuard::new(Shared(config.clone())),
-        }
+        Some(RequestGuard { in_flight })
     }
 
     #[inline]
@@ -58,7 +59,7 @@ impl RequestGuard {
 impl Drop for RequestGuard {
     #[inline]
     fn drop(&mut self) {
-        // Set by `new`, before the increment this balances.
+        // Set by `try_new`, before the increment this balances.
         if let Some(gauge) = self.config().in_flight_gauge.get() {
             gauge.decrement(1.0);
         }

@@ -99,8 +99,8 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response, Version};
 use tower::Service;
+use winddown_core::Shutdown;
 use winddown_core::metric_names::REJECTED_REQUESTS_TOTAL;
-use winddown_core::{Shutdown, State};
 
 pub use body::{DrainBody, DrainEnded};
 pub use layer::DrainLayer;
@@ -271,18 +271,7 @@ impl<S> Drain<S> {
     /// Counts a request in flight, or `None` once draining.
     #[inline]
     fn count(&self) -> Option<RequestGuard> {
-        let shutdown = &self.config.shutdown;
-        if shutdown.state() >= State::Draining {
-            return None;
-        }
-        // Count first, then look again: a drain that started in between has
-        // either seen this request in flight or is seen here.
-        let guard = RequestGuard::new(&self.config);
-        if shutdown.state() >= State::Draining {
-            drop(guard);
-            return None;
-        }
-        Some(guard)
+        RequestGuard::try_new(&self.config)
     }
 
     /// [`call`](Service::call) when predicates were added: they see the
