@@ -64,14 +64,19 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<B> {
-        Inner {
+        // A counted request's body: in flight until it ends, and watched
+        // for the drain's end.
+        Counted {
             #[pin]
             body: B,
-            // Counted requests are watched for the drain's end.
-            counted: bool,
-            cut: Cut,
             // Taken when the body has ended, failed or been cut.
             guard: Option<RequestGuard>,
+            cut: Cut,
+        },
+        // An exempt request's body, passed through.
+        Exempt {
+            #[pin]
+            body: B,
         },
         Message {
             data: Option<Bytes>,
@@ -81,26 +86,20 @@ pin_project! {
 
 impl<B> DrainBody<B> {
     #[inline]
-    pub(crate) fn tracked(body: B, guard: RequestGuard, cut: Cut) -> Self {
+    pub(crate) fn counted(body: B, guard: RequestGuard, cut: Cut) -> Self {
         DrainBody {
-            kind: Kind::Inner {
+            kind: Kind::Counted {
                 body,
-                counted: true,
-                cut,
                 guard: Some(guard),
+                cut,
             },
         }
     }
 
     #[inline]
-    pub(crate) fn untracked(body: B) -> Self {
+    pub(crate) fn exempt(body: B) -> Self {
         DrainBody {
-            kind: Kind::Inner {
-                body,
-                counted: false,
-                cut: Cut::default(),
-                guard: None,
-            },
+            kind: Kind::Exempt { body },
         }
     }
 
@@ -150,7 +149,7 @@ impl<B> DrainBody<B> {
     /// # }
     /// ```
     pub fn is_in_flight(&self) -> bool {
-        matches!(&self.kind, Kind::Inner { guard: Some(_), .. })
+        matches!(&self.kind, Kind::Counted { guard: Some(_), .. })
     }
 }
 
@@ -201,36 +200,29 @@ where
             KindProj::Message { data } => {
                 Poll::Ready(data.take().map(|d| Ok(Frame::data(d.into()))))
             }
-            KindProj::Inner {
-                body,
-                counted,
-                cut,
-                guard,
-            } => {
-                if *counted {
-                    let Some(held) = guard.as_ref() else {
-                        return Poll::Ready(None);
-                    };
-                    if held.config().shutdown.is_drain_ended() {
-                        guard.take();
-                        return Poll::Ready(Some(Err(DrainEnded.into())));
-                    }
+            KindProj::Exempt { body } => body.poll_frame(cx).map_err(Into::into),
+            KindProj::Counted { body, guard, cut } => {
+                let Some(held) = guard.as_ref() else {
+                    // Ended, failed or cut already.
+                    return Poll::Ready(None);
+                };
+                if held.shutdown().is_drain_ended() {
+                    *guard = None;
+                    return Poll::Ready(Some(Err(DrainEnded.into())));
                 }
                 match body.poll_frame(cx) {
                     Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
                     Poll::Ready(Some(Err(error))) => {
-                        guard.take();
+                        *guard = None;
                         Poll::Ready(Some(Err(error.into())))
                     }
                     Poll::Ready(None) => {
-                        guard.take();
+                        *guard = None;
                         Poll::Ready(None)
                     }
                     Poll::Pending => {
-                        if let Some(held) = guard.as_ref()
-                            && cut.poll_ended(&held.config().shutdown, cx).is_ready()
-                        {
-                            guard.take();
+                        if cut.poll_ended(held.shutdown(), cx).is_ready() {
+                            *guard = None;
                             return Poll::Ready(Some(Err(DrainEnded.into())));
                         }
                         Poll::Pending
@@ -243,13 +235,9 @@ where
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Message { data } => data.is_none(),
-            // Counted, and already ended, failed or cut.
-            Kind::Inner {
-                counted: true,
-                guard: None,
-                ..
-            } => true,
-            Kind::Inner { body, .. } => body.is_end_stream(),
+            // Already ended, failed or cut.
+            Kind::Counted { guard: None, .. } => true,
+            Kind::Counted { body, .. } | Kind::Exempt { body } => body.is_end_stream(),
         }
     }
 
@@ -258,7 +246,7 @@ where
             Kind::Message { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
-            Kind::Inner { body, .. } => body.size_hint(),
+            Kind::Counted { body, .. } | Kind::Exempt { body } => body.size_hint(),
         }
     }
 }
@@ -266,10 +254,15 @@ where
 impl<B> fmt::Debug for DrainBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            Kind::Inner { counted, guard, .. } => f
+            Kind::Counted { guard, .. } => f
                 .debug_struct("DrainBody")
-                .field("counted", counted)
+                .field("counted", &true)
                 .field("in_flight", &guard.is_some())
+                .finish_non_exhaustive(),
+            Kind::Exempt { .. } => f
+                .debug_struct("DrainBody")
+                .field("counted", &false)
+                .field("in_flight", &false)
                 .finish_non_exhaustive(),
             Kind::Message { data } => f.debug_struct("DrainBody").field("message", data).finish(),
         }

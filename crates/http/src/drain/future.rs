@@ -31,12 +31,20 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F> {
-        Called {
+        // Counted in flight, and cut if the drain ends first.
+        Counted {
             #[pin]
             inner: F,
-            cut: Cut,
             // Taken when the future completes.
-            ticket: Option<Ticket>,
+            guard: Option<RequestGuard>,
+            cut: Cut,
+            dialect: Dialect,
+        },
+        // Exempt: neither counted nor cut.
+        Exempt {
+            #[pin]
+            inner: F,
+            config: Arc<Config>,
             dialect: Dialect,
         },
         Rejected {
@@ -46,33 +54,25 @@ pin_project! {
     }
 }
 
-/// What a served request keeps of the layer: its settings and shutdown
-/// handle, and for a counted request its place in flight.
-pub(crate) enum Ticket {
-    /// Counted in flight (and cut if the drain ends first).
-    Counted(RequestGuard),
-    /// Exempt: neither counted nor cut.
-    Exempt(Arc<Config>),
-}
-
-impl Ticket {
-    #[inline]
-    fn config(&self) -> &Arc<Config> {
-        match self {
-            Ticket::Counted(guard) => guard.config(),
-            Ticket::Exempt(config) => config,
-        }
-    }
-}
-
 impl<F> ResponseFuture<F> {
     #[inline]
-    pub(crate) fn called(inner: F, ticket: Ticket, dialect: Dialect) -> Self {
+    pub(crate) fn counted(inner: F, guard: RequestGuard, dialect: Dialect) -> Self {
         ResponseFuture {
-            kind: Kind::Called {
+            kind: Kind::Counted {
                 inner,
+                guard: Some(guard),
                 cut: Cut::default(),
-                ticket: Some(ticket),
+                dialect,
+            },
+        }
+    }
+
+    #[inline]
+    pub(crate) fn exempt(inner: F, config: Arc<Config>, dialect: Dialect) -> Self {
+        ResponseFuture {
+            kind: Kind::Exempt {
+                inner,
+                config,
                 dialect,
             },
         }
@@ -93,66 +93,68 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Rejected { dialect, config } => Poll::Ready(Ok(rejection(*dialect, config))),
-            KindProj::Called {
+            KindProj::Counted {
                 inner,
+                guard,
                 cut,
-                ticket,
                 dialect,
             } => {
-                let Some(held) = ticket.as_ref() else {
+                let Some(held) = guard.as_ref() else {
                     panic!("ResponseFuture polled after completion");
                 };
-                let counted = matches!(held, Ticket::Counted(_));
-                let shutdown = &held.config().shutdown;
-                if counted && cut.is_armed() && shutdown.is_drain_ended() {
-                    // Abandoned: the drain is over and no response yet (a
-                    // future that has never been pending is polled first).
+                // Checked only once pending: a future that answers at once
+                // is not looked at twice.
+                if cut.is_armed() && held.shutdown().is_drain_ended() {
+                    // Abandoned: the drain is over and no response yet.
                     let response = rejection(*dialect, held.config());
-                    *ticket = None;
+                    *guard = None;
                     return Poll::Ready(Ok(response));
                 }
                 let response = match inner.poll(cx) {
                     Poll::Ready(response) => response,
                     Poll::Pending => {
-                        if counted {
-                            ready!(cut.poll_ended(shutdown, cx));
-                            let response = rejection(*dialect, held.config());
-                            *ticket = None;
-                            return Poll::Ready(Ok(response));
-                        }
-                        return Poll::Pending;
+                        ready!(cut.poll_ended(held.shutdown(), cx));
+                        let response = rejection(*dialect, held.config());
+                        *guard = None;
+                        return Poll::Ready(Ok(response));
                     }
                 };
-                let Some(ticket) = ticket.take() else {
+                let Some(guard) = guard.take() else {
                     unreachable!("checked above");
                 };
-                // An error drops the ticket: the request is no longer in flight.
+                // An error drops the guard: the request is no longer in flight.
                 let mut response = response?;
-                if dialect.http1
-                    && response.status() != StatusCode::SWITCHING_PROTOCOLS
-                    && ticket.config().shutdown.is_shutting_down()
-                {
+                if dialect.http1 && guard.shutdown().is_shutting_down() {
                     close_connection(&mut response);
                 }
+                let cut = std::mem::take(cut);
                 // The response is rewrapped in place (`map`), not taken apart.
-                Poll::Ready(Ok(match ticket {
-                    Ticket::Counted(guard) => {
-                        let cut = std::mem::take(cut);
-                        response.map(|body| DrainBody::tracked(body, guard, cut))
-                    }
-                    Ticket::Exempt(_) => response.map(DrainBody::untracked),
-                }))
+                Poll::Ready(Ok(response.map(|body| DrainBody::counted(body, guard, cut))))
             }
+            KindProj::Exempt {
+                inner,
+                config,
+                dialect,
+            } => {
+                let mut response = ready!(inner.poll(cx))?;
+                if dialect.http1 && config.shutdown.is_shutting_down() {
+                    close_connection(&mut response);
+                }
+                Poll::Ready(Ok(response.map(DrainBody::exempt)))
+            }
+            KindProj::Rejected { dialect, config } => Poll::Ready(Ok(rejection(*dialect, config))),
         }
     }
 }
 
-/// Adds `Connection: close` (HTTP/1 while shutting down): out of line, as
-/// it is off the hot path.
+/// Adds `Connection: close` (HTTP/1 while shutting down) unless the
+/// connection is being upgraded: out of line, as it is off the hot path.
 #[cold]
 #[inline(never)]
 fn close_connection<B>(response: &mut Response<B>) {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return;
+    }
     response
         .headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -160,16 +162,14 @@ fn close_connection<B>(response: &mut Response<B>) {
 
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            Kind::Called { ticket, .. } => f
-                .debug_struct("ResponseFuture")
-                .field("rejected", &false)
-                .field("counted", &matches!(ticket, Some(Ticket::Counted(_))))
-                .finish_non_exhaustive(),
-            Kind::Rejected { .. } => f
-                .debug_struct("ResponseFuture")
-                .field("rejected", &true)
-                .finish_non_exhaustive(),
-        }
+        let (rejected, counted) = match &self.kind {
+            Kind::Counted { guard, .. } => (false, guard.is_some()),
+            Kind::Exempt { .. } => (false, false),
+            Kind::Rejected { .. } => (true, false),
+        };
+        f.debug_struct("ResponseFuture")
+            .field("rejected", &rejected)
+            .field("counted", &counted)
+            .finish_non_exhaustive()
     }
 }

@@ -54,6 +54,11 @@ impl RequestGuard {
     pub(crate) fn config(&self) -> &Arc<Config> {
         &self.in_flight.owner().0
     }
+
+    #[inline]
+    pub(crate) fn shutdown(&self) -> &Shutdown {
+        &self.config().shutdown
+    }
 }
 
 impl Drop for RequestGuard {

@@ -105,7 +105,7 @@ use winddown_core::metric_names::REJECTED_REQUESTS_TOTAL;
 pub use body::{DrainBody, DrainEnded};
 pub use layer::DrainLayer;
 
-use future::{ResponseFuture, Ticket};
+use future::ResponseFuture;
 use grpc::Dialect;
 use guard::RequestGuard;
 use layer::Config;
@@ -255,15 +255,14 @@ where
         }
         // The request is looked at by reference and moved once, to the
         // inner service: a request is a few hundred bytes.
-        let ticket = if self.config.exempt.matches_path(&req) {
-            Ticket::Exempt(self.config.clone())
-        } else {
-            match self.count() {
-                Some(guard) => Ticket::Counted(guard),
-                None => return self.reject(dialect),
-            }
-        };
-        ResponseFuture::called(self.inner.call(req), ticket, dialect)
+        if self.config.exempt.matches_path(&req) {
+            let config = self.config.clone();
+            return ResponseFuture::exempt(self.inner.call(req), config, dialect);
+        }
+        match self.count() {
+            Some(guard) => ResponseFuture::counted(self.inner.call(req), guard, dialect),
+            None => self.reject(dialect),
+        }
     }
 }
 
@@ -292,15 +291,14 @@ impl<S> Drain<S> {
         } else {
             exempt.check_predicates(req)
         };
-        let ticket = if exempt {
-            Ticket::Exempt(self.config.clone())
-        } else {
-            match self.count() {
-                Some(guard) => Ticket::Counted(guard),
-                None => return self.reject(dialect),
-            }
-        };
-        ResponseFuture::called(self.inner.call(req), ticket, dialect)
+        if exempt {
+            let config = self.config.clone();
+            return ResponseFuture::exempt(self.inner.call(req), config, dialect);
+        }
+        match self.count() {
+            Some(guard) => ResponseFuture::counted(self.inner.call(req), guard, dialect),
+            None => self.reject(dialect),
+        }
     }
 }
 
