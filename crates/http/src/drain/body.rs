@@ -1,6 +1,7 @@
 use std::error::Error;
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -56,63 +57,57 @@ pin_project! {
     ///
     /// See the [module docs](super) for an example.
     pub struct DrainBody<B> {
+        // `None` for a refusal. (An `Option` and a small tag rather than an
+        // enum with the body in one of its variants: the body stays as
+        // cheap to move and poll as the inner one.)
         #[pin]
-        kind: Kind<B>,
+        inner: Option<B>,
+        track: Track,
+        cut: Cut,
     }
 }
 
-pin_project! {
-    #[project = KindProj]
-    enum Kind<B> {
-        // A counted request's body: in flight until it ends, and watched
-        // for the drain's end.
-        Counted {
-            #[pin]
-            body: B,
-            // Taken when the body has ended, failed or been cut.
-            guard: Option<RequestGuard>,
-            cut: Cut,
-        },
-        // An exempt request's body, passed through.
-        Exempt {
-            #[pin]
-            body: B,
-        },
-        Message {
-            data: Option<Bytes>,
-        },
-    }
+/// What a body does besides passing on the inner one's frames.
+enum Track {
+    /// A counted request's: in flight until the body ends, fails or is cut.
+    Counted(RequestGuard),
+    /// An exempt request's: frames passed through, nothing else.
+    Exempt,
+    /// A refusal's message, not sent yet (its text is the layer's).
+    Message(Arc<Config>),
+    /// Ended, failed or cut: no more frames.
+    Ended,
 }
 
 impl<B> DrainBody<B> {
+    /// The body of a served request: tracked if it was counted.
     #[inline]
-    pub(crate) fn counted(body: B, guard: RequestGuard, cut: Cut) -> Self {
+    pub(crate) fn new(body: B, guard: Option<RequestGuard>, cut: Cut) -> Self {
         DrainBody {
-            kind: Kind::Counted {
-                body,
-                guard: Some(guard),
-                cut,
+            inner: Some(body),
+            track: match guard {
+                Some(guard) => Track::Counted(guard),
+                None => Track::Exempt,
             },
+            cut,
         }
     }
 
-    #[inline]
-    pub(crate) fn exempt(body: B) -> Self {
+    /// The 503's text.
+    fn message(config: Arc<Config>) -> Self {
         DrainBody {
-            kind: Kind::Exempt { body },
-        }
-    }
-
-    fn message(data: Bytes) -> Self {
-        DrainBody {
-            kind: Kind::Message { data: Some(data) },
+            inner: None,
+            track: Track::Message(config),
+            cut: Cut::default(),
         }
     }
 
     /// A message body without data: it has already ended.
     fn message_ended() -> Self {
         DrainBody {
-            kind: Kind::Message { data: None },
+            inner: None,
+            track: Track::Ended,
+            cut: Cut::default(),
         }
     }
 
@@ -149,7 +144,41 @@ impl<B> DrainBody<B> {
     /// # }
     /// ```
     pub fn is_in_flight(&self) -> bool {
-        matches!(&self.kind, Kind::Counted { guard: Some(_), .. })
+        matches!(self.track, Track::Counted(_))
+    }
+}
+
+/// Ends a counted body because the drain ended: the request leaves the
+/// count.
+#[cold]
+#[inline(never)]
+fn cut(track: &mut Track) -> BoxError {
+    *track = Track::Ended;
+    DrainEnded.into()
+}
+
+/// The frames of an exempt body, a refusal's message, or an ended body.
+#[cold]
+#[inline(never)]
+fn poll_other<B>(
+    inner: Pin<&mut Option<B>>,
+    track: &mut Track,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<B::Data>, BoxError>>>
+where
+    B: Body,
+    B::Data: From<Bytes>,
+    B::Error: Into<BoxError>,
+{
+    match (inner.as_pin_mut(), &*track) {
+        (Some(body), Track::Exempt) => body.poll_frame(cx).map_err(Into::into),
+        (None, Track::Message(_)) => {
+            let Track::Message(config) = std::mem::replace(track, Track::Ended) else {
+                unreachable!("matched above");
+            };
+            Poll::Ready(Some(Ok(Frame::data(config.body.clone().into()))))
+        }
+        _ => Poll::Ready(None),
     }
 }
 
@@ -157,7 +186,7 @@ impl<B> DrainBody<B> {
 /// drain ended; for gRPC, a trailers-only `UNAVAILABLE` status instead.
 #[cold]
 #[inline(never)]
-pub(crate) fn rejection<B>(dialect: Dialect, config: &Config) -> Response<DrainBody<B>> {
+pub(crate) fn rejection<B>(dialect: Dialect, config: &Arc<Config>) -> Response<DrainBody<B>> {
     if let Some(content_type) = dialect.grpc_content_type() {
         // No data: the headers end the stream, which makes them the trailers.
         let mut response = Response::new(DrainBody::message_ended());
@@ -169,7 +198,7 @@ pub(crate) fn rejection<B>(dialect: Dialect, config: &Config) -> Response<DrainB
         }
         return response;
     }
-    let mut response = Response::new(DrainBody::message(config.body.clone()));
+    let mut response = Response::new(DrainBody::message(config.clone()));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     let headers = response.headers_mut();
     headers.insert(RETRY_AFTER, config.retry_after_header.clone());
@@ -192,79 +221,67 @@ where
     type Data = B::Data;
     type Error = BoxError;
 
+    #[inline(always)]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        match self.project().kind.project() {
-            KindProj::Message { data } => {
-                Poll::Ready(data.take().map(|d| Ok(Frame::data(d.into()))))
+        let this = self.project();
+        let Track::Counted(guard) = &*this.track else {
+            return poll_other(this.inner, this.track, cx);
+        };
+        let Some(body) = this.inner.as_pin_mut() else {
+            unreachable!("a counted body has an inner body");
+        };
+        if guard.shutdown().is_drain_ended() {
+            return Poll::Ready(Some(Err(cut(this.track))));
+        }
+        match body.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(Some(Err(error))) => {
+                *this.track = Track::Ended;
+                Poll::Ready(Some(Err(error.into())))
             }
-            KindProj::Exempt { body } => body.poll_frame(cx).map_err(Into::into),
-            KindProj::Counted { body, guard, cut } => {
-                let Some(held) = guard.as_ref() else {
-                    // Ended, failed or cut already.
-                    return Poll::Ready(None);
-                };
-                if held.shutdown().is_drain_ended() {
-                    *guard = None;
-                    return Poll::Ready(Some(Err(DrainEnded.into())));
+            Poll::Ready(None) => {
+                *this.track = Track::Ended;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.cut.poll_ended(guard.shutdown(), cx).is_ready() {
+                    return Poll::Ready(Some(Err(cut(this.track))));
                 }
-                match body.poll_frame(cx) {
-                    Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
-                    Poll::Ready(Some(Err(error))) => {
-                        *guard = None;
-                        Poll::Ready(Some(Err(error.into())))
-                    }
-                    Poll::Ready(None) => {
-                        *guard = None;
-                        Poll::Ready(None)
-                    }
-                    Poll::Pending => {
-                        if cut.poll_ended(held.shutdown(), cx).is_ready() {
-                            *guard = None;
-                            return Poll::Ready(Some(Err(DrainEnded.into())));
-                        }
-                        Poll::Pending
-                    }
-                }
+                Poll::Pending
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Message { data } => data.is_none(),
-            // Already ended, failed or cut.
-            Kind::Counted { guard: None, .. } => true,
-            Kind::Counted { body, .. } | Kind::Exempt { body } => body.is_end_stream(),
+        match (&self.inner, &self.track) {
+            (_, Track::Ended) => true,
+            (None, _) => false,
+            (Some(body), _) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Message { data } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
-            }
-            Kind::Counted { body, .. } | Kind::Exempt { body } => body.size_hint(),
+        match (&self.inner, &self.track) {
+            (None, Track::Message(config)) => SizeHint::with_exact(config.body.len() as u64),
+            (_, Track::Ended) | (None, _) => SizeHint::with_exact(0),
+            (Some(body), _) => body.size_hint(),
         }
     }
 }
 
 impl<B> fmt::Debug for DrainBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            Kind::Counted { guard, .. } => f
-                .debug_struct("DrainBody")
-                .field("counted", &true)
-                .field("in_flight", &guard.is_some())
-                .finish_non_exhaustive(),
-            Kind::Exempt { .. } => f
-                .debug_struct("DrainBody")
-                .field("counted", &false)
-                .field("in_flight", &false)
-                .finish_non_exhaustive(),
-            Kind::Message { data } => f.debug_struct("DrainBody").field("message", data).finish(),
-        }
+        let track = match self.track {
+            Track::Counted(_) => "counted",
+            Track::Exempt => "exempt",
+            Track::Message(_) => "message",
+            Track::Ended => "ended",
+        };
+        f.debug_struct("DrainBody")
+            .field("track", &track)
+            .finish_non_exhaustive()
     }
 }

@@ -19,6 +19,23 @@ pub(crate) struct Cut {
     armed: Option<DrainEnded>,
 }
 
+impl Drop for Cut {
+    /// The common unarmed case is one inline test instead of a call into
+    /// the waiter's drop glue.
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(armed) = self.armed.take() {
+            disarm(armed);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn disarm(armed: DrainEnded) {
+    drop(armed);
+}
+
 impl Cut {
     /// Whether the watched work has been pending at least once.
     #[inline]

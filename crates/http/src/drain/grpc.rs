@@ -3,7 +3,7 @@
 //! instead.
 
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue, Request};
+use http::{HeaderMap, HeaderValue, Method, Request};
 
 /// `UNAVAILABLE`: the status gRPC clients retry, on another server if they
 /// have one.
@@ -40,6 +40,14 @@ impl Dialect {
     #[inline]
     pub(crate) fn of<B>(req: &Request<B>) -> Self {
         let http1 = super::is_http1(req.version());
+        // gRPC and gRPC-Web calls are always POSTs: other requests skip the
+        // header lookup.
+        if req.method() != Method::POST {
+            return Dialect {
+                http1,
+                grpc: Grpc::No,
+            };
+        }
         let grpc = match req.headers().get(CONTENT_TYPE) {
             None => Grpc::No,
             Some(value) => Grpc::of(value.as_bytes()),
