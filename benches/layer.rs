@@ -80,8 +80,9 @@ fn variants<'a>(
     let drain_layer = DrainLayer::new(peers.shutdown.clone()).layer(hello());
     let retain = drain::Retain::new(peers.drain_watch.clone(), hello());
     let in_flight = peers.in_flight_layer.clone().layer(hello());
-    // A layer of its own: a layer keeps the gauge of its first request's recorder.
-    let with_prometheus = DrainLayer::new(peers.shutdown.clone()).layer(hello());
+    // A shutdown of its own: the in-flight gauge is registered with the
+    // recorder in effect at a shutdown's first admission.
+    let with_prometheus = DrainLayer::new(peers.prometheus_shutdown.clone()).layer(hello());
     vec![
         (
             "bare",
@@ -115,6 +116,7 @@ fn variants<'a>(
 /// What the peers need, kept alive for the whole run.
 struct Peers {
     shutdown: Shutdown,
+    prometheus_shutdown: Shutdown,
     drain_watch: drain::Watch,
     in_flight_layer: InFlightRequestsLayer,
     recorder: PrometheusRecorder,
@@ -204,6 +206,7 @@ fn main() {
     let (recorder, prometheus) = PrometheusMetrics::build(PrometheusMetrics::exporter());
     let peers = Peers {
         shutdown: Shutdown::builder().no_signals().build(),
+        prometheus_shutdown: Shutdown::builder().no_signals().build(),
         drain_watch,
         in_flight_layer,
         recorder,
@@ -219,6 +222,7 @@ fn main() {
         interleaved(&rt, &peers);
     }
     assert_eq!(peers.shutdown.in_flight_count(), 0);
+    assert_eq!(peers.prometheus_shutdown.in_flight_count(), 0);
     assert_eq!(in_flight_counter.get(), 0);
     // Registered only if the Prometheus variant ran (a filter may skip it).
     let rendered = prometheus.render();

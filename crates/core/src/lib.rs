@@ -72,6 +72,7 @@ mod before_done;
 pub mod defaults;
 mod error;
 mod future;
+mod gate;
 mod hook;
 mod inflight;
 mod loom;
@@ -95,6 +96,7 @@ mod tests {
 
 pub use error::{BoxError, RegisterError};
 pub use future::{DrainEnded, StateReached};
+pub use gate::{Admission, RequestGate};
 pub use hook::{FnHook, HookContext, ShutdownHook, hook_fn};
 pub use inflight::InFlightGuard;
 pub use phase::Phase;

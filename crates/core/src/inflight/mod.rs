@@ -73,7 +73,7 @@ impl<O: AsRef<Shutdown>> InFlightGuard<O> {
     /// ```
     #[inline]
     pub fn new(owner: O) -> Self {
-        owner.as_ref().inner().in_flight.enter();
+        owner.as_ref().inner().signals.in_flight.enter();
         InFlightGuard { owner }
     }
 
@@ -107,7 +107,7 @@ impl<O: AsRef<Shutdown>> InFlightGuard<O> {
     /// ```
     #[inline]
     pub fn try_new(owner: O) -> Result<Self, O> {
-        if owner.as_ref().inner().in_flight.try_enter() {
+        if owner.as_ref().inner().signals.in_flight.try_enter() {
             Ok(InFlightGuard { owner })
         } else {
             Err(owner)
@@ -143,14 +143,17 @@ impl<O: AsRef<Shutdown>> InFlightGuard<O> {
 impl<O: AsRef<Shutdown>> Drop for InFlightGuard<O> {
     #[inline]
     fn drop(&mut self) {
-        self.owner.as_ref().inner().in_flight.exit();
+        self.owner.as_ref().inner().signals.in_flight.exit();
     }
 }
 
 impl<O: AsRef<Shutdown>> fmt::Debug for InFlightGuard<O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InFlightGuard")
-            .field("in_flight", &self.shutdown().inner().in_flight.count())
+            .field(
+                "in_flight",
+                &self.shutdown().inner().signals.in_flight.count(),
+            )
             .finish()
     }
 }

@@ -88,13 +88,14 @@ impl Shutdown {
         inner.tracker.close();
         info!(
             target: "winddown",
-            in_flight = inner.in_flight.count(),
+            in_flight = self.in_flight_count(),
             tracked_tasks = inner.tracker.len(),
             "draining in-flight work"
         );
         let drain_deadline = deadline_after(drain_start, settings.drain_timeout).min(deadline);
         let drained = timeout_at(drain_deadline, async {
-            inner.in_flight.wait_idle().await;
+            inner.signals.in_flight.wait_idle().await;
+            inner.gate.wait_gone(&inner.signals).await;
             inner.tracker.wait().await;
         })
         .await
@@ -102,10 +103,13 @@ impl Shutdown {
         let abandoned = if drained {
             0
         } else {
-            inner.in_flight.count() + inner.tracker.len()
+            self.in_flight_count() + inner.tracker.len()
         };
-        inner.drain_ended_flag.store(true, Ordering::Release);
-        inner.drain_ended.cancel();
+        inner
+            .signals
+            .drain_ended_flag
+            .store(true, Ordering::Release);
+        inner.signals.drain_ended.cancel();
         let cleanup_start = Instant::now();
         let drain = cleanup_start - drain_start;
         let secs = drain.as_secs_f64();

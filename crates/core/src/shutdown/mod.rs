@@ -18,13 +18,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::before_done::BeforeDone;
+use crate::gate::{GateOwner, Signals};
 use crate::hook::Stored;
-use crate::inflight::InFlight;
-use crate::sequence::StateCell;
 use crate::{
     DrainEnded, InFlightGuard, Reason, Settings, ShutdownBuilder, ShutdownReport, State,
     StateReached,
@@ -32,17 +30,15 @@ use crate::{
 
 /// The state every clone of a [`Shutdown`] shares.
 pub(crate) struct Inner {
-    pub(crate) cell: StateCell,
+    /// The state, the counter of guards and the drain's end, shared with
+    /// the admitted requests.
+    pub(crate) signals: Arc<Signals>,
+    pub(crate) gate: GateOwner,
     pub(crate) state_tx: watch::Sender<State>,
     pub(crate) settings: Settings,
     pub(crate) hooks: Mutex<Vec<Stored>>,
     pub(crate) trigger: OnceLock<(Instant, Reason)>,
-    pub(crate) in_flight: InFlight,
     pub(crate) tracker: TaskTracker,
-    pub(crate) drain_ended: CancellationToken,
-    /// Set just before `drain_ended` is cancelled: a lock-free
-    /// `is_drain_ended` for the per-request path of the HTTP layer.
-    pub(crate) drain_ended_flag: AtomicBool,
     pub(crate) driving: AtomicBool,
     pub(crate) signals_installed: AtomicBool,
     pub(crate) report: Mutex<Option<ShutdownReport>>,
@@ -169,17 +165,16 @@ impl Shutdown {
 
     pub(crate) fn from_settings(settings: Settings) -> Shutdown {
         let (state_tx, _) = watch::channel(State::Running);
+        let signals = Arc::new(Signals::new());
         Shutdown {
             inner: Arc::new(Inner {
-                cell: StateCell::new(),
+                gate: GateOwner::new(signals.clone()),
+                signals,
                 state_tx,
                 settings,
                 hooks: Mutex::new(Vec::new()),
                 trigger: OnceLock::new(),
-                in_flight: InFlight::default(),
                 tracker: TaskTracker::new(),
-                drain_ended: CancellationToken::new(),
-                drain_ended_flag: AtomicBool::new(false),
                 driving: AtomicBool::new(false),
                 signals_installed: AtomicBool::new(false),
                 report: Mutex::new(None),
@@ -203,8 +198,6 @@ impl Shutdown {
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
     }
-
-    // ----- triggers -----
 
     // ----- triggers -----
 
@@ -233,22 +226,24 @@ impl Shutdown {
     pub fn trigger_with(&self, reason: Reason) -> bool {
         // Hold the hooks lock so that registration and trigger are ordered.
         let _hooks = lock(&self.inner.hooks);
-        if self.inner.cell.is_triggered() {
+        if self.inner.signals.cell.is_triggered() {
             return false;
         }
         // Under the lock nobody else can trigger: record why, then publish.
         let _ = self.inner.trigger.set((Instant::now(), reason));
-        let won = self.inner.cell.try_trigger();
+        let won = self.inner.signals.cell.try_trigger();
         debug_assert!(won);
         self.publish(State::Announcing);
         won
     }
 
     pub(crate) fn advance(&self, state: State) {
-        if self.inner.cell.advance(state) {
+        if self.inner.signals.cell.advance(state) {
             if state >= State::Draining {
-                // From now on `try_in_flight_guard` refuses.
-                self.inner.in_flight.close();
+                // From now on `try_in_flight_guard` and the request gate
+                // refuse.
+                self.inner.signals.in_flight.close();
+                self.inner.gate.release();
             }
             self.publish(state);
         }
@@ -303,7 +298,7 @@ impl Shutdown {
     /// ```
     #[inline]
     pub fn is_shutting_down(&self) -> bool {
-        self.inner.cell.is_triggered()
+        self.inner.signals.cell.is_triggered()
     }
 
     /// The current state.
@@ -314,7 +309,7 @@ impl Shutdown {
     /// ```
     #[inline]
     pub fn state(&self) -> State {
-        self.inner.cell.load()
+        self.inner.signals.cell.load()
     }
 
     /// Why shutdown started, once it has.

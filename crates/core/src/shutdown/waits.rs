@@ -1,7 +1,6 @@
 //! Waiting on the sequence: futures for each state, and the seed's `wait`.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::wait::{wait_condition, wait_future};
@@ -150,7 +149,7 @@ impl Shutdown {
     /// # }
     /// ```
     pub fn drain_ended(&self) -> DrainEnded {
-        DrainEnded::new(self.inner.drain_ended.clone().cancelled_owned())
+        self.inner.signals.drain_ended()
     }
 
     /// Whether draining has ended (see [`drain_ended`](Self::drain_ended)).
@@ -162,7 +161,7 @@ impl Shutdown {
     /// ```
     #[inline]
     pub fn is_drain_ended(&self) -> bool {
-        self.inner.drain_ended_flag.load(Ordering::Acquire)
+        self.inner.signals.is_drain_ended()
     }
 
     /// Polls `condition` every `poll_interval` (at least 1 ms) until it

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use tokio::task::JoinHandle;
 
-use crate::{InFlightGuard, Shutdown};
+use crate::{InFlightGuard, RequestGate, Shutdown};
 
 impl Shutdown {
     /// Takes an in-flight guard: draining waits until it is dropped.
@@ -42,14 +42,28 @@ impl Shutdown {
         InFlightGuard::try_new(self.clone()).ok()
     }
 
-    /// How many in-flight guards are alive.
+    /// How many in-flight guards and request [admissions](RequestGate) are
+    /// alive.
     ///
     /// ```
     /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
     /// assert_eq!(shutdown.in_flight_count(), 0);
     /// ```
     pub fn in_flight_count(&self) -> usize {
-        self.inner.in_flight.count()
+        self.inner.signals.in_flight.count() + self.inner.gate.admitted()
+    }
+
+    /// The gate that admits requests until draining starts (see
+    /// [`RequestGate`]).
+    ///
+    /// ```
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let admission = shutdown.request_gate().try_admit();
+    /// assert_eq!(shutdown.in_flight_count(), 1);
+    /// # drop(admission);
+    /// ```
+    pub fn request_gate(&self) -> RequestGate {
+        self.inner.gate.gate()
     }
 
     /// Spawns a tracked task: draining waits for it to finish.

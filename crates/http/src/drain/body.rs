@@ -1,7 +1,6 @@
 use std::error::Error;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -11,10 +10,10 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use winddown_core::BoxError;
 
+use winddown_core::Admission;
+
 use super::cut::Cut;
 use super::grpc::{self, Dialect};
-use super::guard::RequestGuard;
-use super::layer::Config;
 
 /// The error a response body ends with when the drain ended while it was
 /// still streaming (an endless event stream, a long poll).
@@ -70,11 +69,12 @@ pin_project! {
 /// What a body does besides passing on the inner one's frames.
 enum Track {
     /// A counted request's: in flight until the body ends, fails or is cut.
-    Counted(RequestGuard),
+    Counted(Admission),
     /// An exempt request's: frames passed through, nothing else.
     Exempt,
-    /// A refusal's message, not sent yet (its text is the layer's).
-    Message(Arc<Config>),
+    /// A refusal's message, not sent yet (boxed: refusals are rare, and
+    /// every body pays for the size of this tag).
+    Message(Box<Bytes>),
     /// Ended, failed or cut: no more frames.
     Ended,
 }
@@ -82,11 +82,11 @@ enum Track {
 impl<B> DrainBody<B> {
     /// The body of a served request: tracked if it was counted.
     #[inline]
-    pub(crate) fn new(body: B, guard: Option<RequestGuard>, cut: Cut) -> Self {
+    pub(crate) fn new(body: B, admission: Option<Admission>, cut: Cut) -> Self {
         DrainBody {
             inner: Some(body),
-            track: match guard {
-                Some(guard) => Track::Counted(guard),
+            track: match admission {
+                Some(admission) => Track::Counted(admission),
                 None => Track::Exempt,
             },
             cut,
@@ -94,10 +94,10 @@ impl<B> DrainBody<B> {
     }
 
     /// The 503's text.
-    fn message(config: Arc<Config>) -> Self {
+    fn message(text: Bytes) -> Self {
         DrainBody {
             inner: None,
-            track: Track::Message(config),
+            track: Track::Message(Box::new(text)),
             cut: Cut::default(),
         }
     }
@@ -173,10 +173,10 @@ where
     match (inner.as_pin_mut(), &*track) {
         (Some(body), Track::Exempt) => body.poll_frame(cx).map_err(Into::into),
         (None, Track::Message(_)) => {
-            let Track::Message(config) = std::mem::replace(track, Track::Ended) else {
+            let Track::Message(text) = std::mem::replace(track, Track::Ended) else {
                 unreachable!("matched above");
             };
-            Poll::Ready(Some(Ok(Frame::data(config.body.clone().into()))))
+            Poll::Ready(Some(Ok(Frame::data((*text).into()))))
         }
         _ => Poll::Ready(None),
     }
@@ -186,7 +186,7 @@ where
 /// drain ended; for gRPC, a trailers-only `UNAVAILABLE` status instead.
 #[cold]
 #[inline(never)]
-pub(crate) fn rejection<B>(dialect: Dialect, config: &Arc<Config>) -> Response<DrainBody<B>> {
+pub(crate) fn rejection<B>(dialect: Dialect, retry_secs: u64) -> Response<DrainBody<B>> {
     if let Some(content_type) = dialect.grpc_content_type() {
         // No data: the headers end the stream, which makes them the trailers.
         let mut response = Response::new(DrainBody::message_ended());
@@ -198,10 +198,11 @@ pub(crate) fn rejection<B>(dialect: Dialect, config: &Arc<Config>) -> Response<D
         }
         return response;
     }
-    let mut response = Response::new(DrainBody::message(config.clone()));
+    let text = format!("503 Service Unavailable: shutting down, retry in {retry_secs}s\n");
+    let mut response = Response::new(DrainBody::message(Bytes::from(text)));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     let headers = response.headers_mut();
-    headers.insert(RETRY_AFTER, config.retry_after_header.clone());
+    headers.insert(RETRY_AFTER, HeaderValue::from(retry_secs));
     headers.insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -227,13 +228,13 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let Track::Counted(guard) = &*this.track else {
+        let Track::Counted(admission) = &*this.track else {
             return poll_other(this.inner, this.track, cx);
         };
         let Some(body) = this.inner.as_pin_mut() else {
             unreachable!("a counted body has an inner body");
         };
-        if guard.shutdown().is_drain_ended() {
+        if admission.is_drain_ended() {
             return Poll::Ready(Some(Err(cut(this.track))));
         }
         match body.poll_frame(cx) {
@@ -247,7 +248,7 @@ where
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                if this.cut.poll_ended(guard.shutdown(), cx).is_ready() {
+                if this.cut.poll_ended(admission, cx).is_ready() {
                     return Poll::Ready(Some(Err(cut(this.track))));
                 }
                 Poll::Pending
@@ -265,7 +266,7 @@ where
 
     fn size_hint(&self) -> SizeHint {
         match (&self.inner, &self.track) {
-            (None, Track::Message(config)) => SizeHint::with_exact(config.body.len() as u64),
+            (None, Track::Message(text)) => SizeHint::with_exact(text.len() as u64),
             (_, Track::Ended) | (None, _) => SizeHint::with_exact(0),
             (Some(body), _) => body.size_hint(),
         }

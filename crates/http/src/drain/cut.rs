@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use winddown_core::{DrainEnded, Shutdown};
+use winddown_core::{Admission, DrainEnded};
 
 /// Resolves when [`Shutdown::drain_ended`] fires.
 ///
@@ -43,10 +43,10 @@ impl Cut {
         self.armed.is_some()
     }
 
-    /// Registers `cx` to be woken when the drain of `shutdown` ends; ready
-    /// once it has. Always called with the same `shutdown`.
-    pub(crate) fn poll_ended(&mut self, shutdown: &Shutdown, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(self.armed.get_or_insert_with(|| shutdown.drain_ended())).poll(cx)
+    /// Registers `cx` to be woken when the drain of `admission`'s shutdown ends; ready
+    /// once it has. Always called with the same `admission`.
+    pub(crate) fn poll_ended(&mut self, admission: &Admission, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(self.armed.get_or_insert_with(|| admission.drain_ended())).poll(cx)
     }
 }
 

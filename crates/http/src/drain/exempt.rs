@@ -32,17 +32,29 @@ pub(crate) const DEFAULT_EXEMPT_METHODS: [Method; 2] = [Method::GET, Method::HEA
 #[derive(Clone)]
 pub(crate) struct Exempt {
     paths: Vec<Box<str>>,
+    /// Bit `n` is set when some exempt path is `n` bytes long (bit 63: 63
+    /// or more): most requests are told apart by their path's length alone.
+    lengths: u64,
     methods: Vec<Method>,
     predicates: Vec<Predicate>,
 }
 
+/// The bit of [`Exempt::lengths`] for a path of `len` bytes.
+#[inline]
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
+}
+
 impl Default for Exempt {
     fn default() -> Self {
-        Exempt {
-            paths: DEFAULT_EXEMPT_PATHS.iter().map(|p| (*p).into()).collect(),
+        let mut exempt = Exempt {
+            paths: Vec::new(),
+            lengths: 0,
             methods: DEFAULT_EXEMPT_METHODS.to_vec(),
             predicates: Vec::new(),
-        }
+        };
+        exempt.set_paths(DEFAULT_EXEMPT_PATHS);
+        exempt
     }
 }
 
@@ -52,11 +64,17 @@ impl Exempt {
         I: IntoIterator<Item = P>,
         P: Into<String>,
     {
-        self.paths = paths.into_iter().map(|p| p.into().into()).collect();
+        self.paths.clear();
+        self.lengths = 0;
+        for path in paths {
+            self.add_path(path);
+        }
     }
 
     pub(crate) fn add_path(&mut self, path: impl Into<String>) {
-        self.paths.push(path.into().into());
+        let path: Box<str> = path.into().into();
+        self.lengths |= length_bit(path.len());
+        self.paths.push(path);
     }
 
     pub(crate) fn set_methods<I>(&mut self, methods: I)
@@ -87,7 +105,7 @@ impl Exempt {
         // that are not `GET` or `HEAD` stop there.
         self.methods.contains(req.method()) && {
             let path = req.uri().path();
-            self.paths.iter().any(|p| **p == *path)
+            self.lengths & length_bit(path.len()) != 0 && self.paths.iter().any(|p| **p == *path)
         }
     }
 
@@ -114,5 +132,35 @@ impl fmt::Debug for Exempt {
             .field("methods", &self.methods)
             .field("predicates", &self.predicates.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(path: &str) -> Request<()> {
+        Request::get(path).body(()).expect("a valid request")
+    }
+
+    #[test]
+    fn paths_of_every_length_match_exactly() {
+        let long = format!("/{}", "x".repeat(80));
+        let longer = format!("/{}", "y".repeat(120));
+        let mut exempt = Exempt::default();
+        exempt.set_paths(["/", "/a", long.as_str()]);
+        assert!(exempt.matches_path(&get("/")));
+        assert!(exempt.matches_path(&get("/a")));
+        assert!(exempt.matches_path(&get(&long)));
+        // Same length as an exempt path, different text.
+        assert!(!exempt.matches_path(&get("/b")));
+        // Both past the last length bit: told apart by their text.
+        assert!(!exempt.matches_path(&get(&longer)));
+        assert!(!exempt.matches_path(&get("/healthz")));
+
+        exempt.set_paths::<_, String>([]);
+        assert!(!exempt.matches_path(&get("/")));
+        exempt.add_path("/healthz");
+        assert!(exempt.matches_path(&get("/healthz")));
     }
 }

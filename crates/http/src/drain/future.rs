@@ -3,27 +3,25 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::header::CONNECTION;
 use http::{HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
+use winddown_core::{Admission, Shutdown};
 
 use super::body::{DrainBody, rejection};
 use super::cut::Cut;
 use super::grpc::Dialect;
-use super::guard::RequestGuard;
-use super::layer::Config;
 
 pin_project! {
     /// Response future of [`Drain`](super::Drain).
     ///
-    /// It holds the request's in-flight guard (dropped with it) until the
-    /// response is ready, then hands the guard to the [`DrainBody`].
+    /// It holds the request's admission (dropped with it) until the
+    /// response is ready, then hands it to the [`DrainBody`].
     //
     // Plain `Option`s rather than an enum of the kinds of request: with the
-    // inner future in an enum variant, or a tag beside the guard, every
+    // inner future in an enum variant, or a tag beside the admission, every
     // request paid for moving and matching them (measured in `benches/layer.rs`).
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F> {
@@ -31,45 +29,54 @@ pin_project! {
         #[pin]
         inner: Option<F>,
         // A counted request's place in flight; taken when the future completes.
-        guard: Option<RequestGuard>,
-        // An exempt or refused request's settings; taken when the future
-        // completes.
-        config: Option<Arc<Config>>,
+        admission: Option<Admission>,
+        // An exempt request's shutdown; taken when the future completes.
+        exempt: Option<Shutdown>,
         cut: Cut,
         dialect: Dialect,
+        // For the 503 of a request refused or abandoned.
+        retry_secs: u64,
     }
 }
 
 impl<F> ResponseFuture<F> {
     #[inline]
-    pub(crate) fn counted(inner: F, guard: RequestGuard, dialect: Dialect) -> Self {
+    pub(crate) fn counted(
+        inner: F,
+        admission: Admission,
+        dialect: Dialect,
+        retry_secs: u64,
+    ) -> Self {
         ResponseFuture {
             inner: Some(inner),
-            guard: Some(guard),
-            config: None,
+            admission: Some(admission),
+            exempt: None,
             cut: Cut::default(),
             dialect,
+            retry_secs,
         }
     }
 
     #[inline]
-    pub(crate) fn exempt(inner: F, config: Arc<Config>, dialect: Dialect) -> Self {
+    pub(crate) fn exempt(inner: F, shutdown: Shutdown, dialect: Dialect) -> Self {
         ResponseFuture {
             inner: Some(inner),
-            guard: None,
-            config: Some(config),
+            admission: None,
+            exempt: Some(shutdown),
             cut: Cut::default(),
             dialect,
+            retry_secs: 0,
         }
     }
 
-    pub(crate) fn rejected(dialect: Dialect, config: Arc<Config>) -> Self {
+    pub(crate) fn rejected(dialect: Dialect, retry_secs: u64) -> Self {
         ResponseFuture {
             inner: None,
-            guard: None,
-            config: Some(config),
+            admission: None,
+            exempt: None,
             cut: Cut::default(),
             dialect,
+            retry_secs,
         }
     }
 }
@@ -87,34 +94,41 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let Some(inner) = this.inner.as_pin_mut() else {
-            return Poll::Ready(Ok(refuse(this.config, *this.dialect)));
+            return Poll::Ready(Ok(rejection(*this.dialect, *this.retry_secs)));
         };
-        if this.guard.is_none() && this.config.is_none() {
+        if this.admission.is_none() && this.exempt.is_none() {
             polled_after_completion();
         }
         if this.cut.is_armed()
-            && let Some(response) = abandoned(this.guard, *this.dialect)
+            && let Some(response) = abandoned(this.admission, *this.dialect, *this.retry_secs)
         {
             return Poll::Ready(Ok(response));
         }
         let Poll::Ready(result) = inner.poll(cx) else {
-            return pending(this.guard, this.cut, *this.dialect, cx).map(Ok);
+            return pending(
+                this.admission,
+                this.cut,
+                *this.dialect,
+                *this.retry_secs,
+                cx,
+            )
+            .map(Ok);
         };
-        // An error drops the guard: the request is no longer in flight.
-        let guard = this.guard.take();
-        let config = this.config.take();
+        // An error drops the admission: the request is no longer in flight.
+        let admission = this.admission.take();
+        let exempt = this.exempt.take();
         let mut response = result?;
-        let shutdown = match (&guard, &config) {
-            (Some(guard), _) => guard.shutdown(),
-            (None, Some(config)) => &config.shutdown,
+        let shutting_down = match (&admission, &exempt) {
+            (Some(admission), _) => admission.is_shutting_down(),
+            (None, Some(shutdown)) => shutdown.is_shutting_down(),
             (None, None) => polled_after_completion(),
         };
-        if this.dialect.http1 && shutdown.is_shutting_down() {
+        if this.dialect.http1 && shutting_down {
             close_connection(&mut response);
         }
         let cut = std::mem::take(this.cut);
         // The response is rewrapped in place (`map`), not taken apart.
-        Poll::Ready(Ok(response.map(|body| DrainBody::new(body, guard, cut))))
+        Poll::Ready(Ok(response.map(|body| DrainBody::new(body, admission, cut))))
     }
 }
 
@@ -129,16 +143,17 @@ fn polled_after_completion() -> ! {
 #[cold]
 #[inline(never)]
 fn pending<B>(
-    guard: &mut Option<RequestGuard>,
+    admission: &mut Option<Admission>,
     cut: &mut Cut,
     dialect: Dialect,
+    retry_secs: u64,
     cx: &mut Context<'_>,
 ) -> Poll<Response<DrainBody<B>>> {
-    let Some(held) = guard.as_ref() else {
+    let Some(held) = admission.as_ref() else {
         return Poll::Pending;
     };
-    ready!(cut.poll_ended(held.shutdown(), cx));
-    Poll::Ready(abandon(guard, dialect))
+    ready!(cut.poll_ended(held, cx));
+    Poll::Ready(abandon(admission, dialect, retry_secs))
 }
 
 /// A counted request that has been pending: abandoned if the drain has
@@ -146,34 +161,25 @@ fn pending<B>(
 #[cold]
 #[inline(never)]
 fn abandoned<B>(
-    guard: &mut Option<RequestGuard>,
+    admission: &mut Option<Admission>,
     dialect: Dialect,
+    retry_secs: u64,
 ) -> Option<Response<DrainBody<B>>> {
-    match guard {
-        Some(held) if held.shutdown().is_drain_ended() => Some(abandon(guard, dialect)),
+    match admission {
+        Some(held) if held.is_drain_ended() => Some(abandon(admission, dialect, retry_secs)),
         _ => None,
     }
 }
 
-/// The answer to a refused request.
-#[cold]
-#[inline(never)]
-fn refuse<B>(config: &mut Option<Arc<Config>>, dialect: Dialect) -> Response<DrainBody<B>> {
-    let Some(config) = config.take() else {
-        polled_after_completion()
-    };
-    rejection(dialect, &config)
-}
-
 /// The answer to a counted request abandoned when the drain ended: the
 /// request leaves the count.
-#[cold]
-#[inline(never)]
-fn abandon<B>(guard: &mut Option<RequestGuard>, dialect: Dialect) -> Response<DrainBody<B>> {
-    let Some(guard) = guard.take() else {
-        unreachable!("only counted requests are abandoned");
-    };
-    rejection(dialect, guard.config())
+fn abandon<B>(
+    admission: &mut Option<Admission>,
+    dialect: Dialect,
+    retry_secs: u64,
+) -> Response<DrainBody<B>> {
+    *admission = None;
+    rejection(dialect, retry_secs)
 }
 
 /// Adds `Connection: close` (HTTP/1 while shutting down) unless the
@@ -193,7 +199,7 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("rejected", &self.inner.is_none())
-            .field("counted", &self.guard.is_some())
+            .field("counted", &self.admission.is_some())
             .finish_non_exhaustive()
     }
 }

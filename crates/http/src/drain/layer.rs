@@ -1,11 +1,10 @@
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use http::Method;
 use http::request::Parts;
-use http::{HeaderValue, Method};
 use tower::Layer;
-use winddown_core::Shutdown;
+use winddown_core::{RequestGate, Shutdown};
 
 use super::Drain;
 use super::exempt::Exempt;
@@ -14,36 +13,31 @@ use super::exempt::Exempt;
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Settings shared by every clone of a [`Drain`] service, with the shutdown
-/// handle: a request in flight keeps all of it through one `Arc`.
+/// handle and its request gate. A request in flight keeps none of it: only
+/// its admission (and, to answer a 503 if it is abandoned, `retry_secs`).
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) shutdown: Shutdown,
+    pub(crate) gate: RequestGate,
     pub(crate) retry_after: Duration,
-    pub(crate) retry_after_header: HeaderValue,
-    pub(crate) body: Bytes,
+    /// `Retry-After` in whole seconds.
+    pub(crate) retry_secs: u64,
     pub(crate) exempt: Exempt,
-    /// The in-flight gauge, registered with the metrics recorder in effect
-    /// at the first counted request and kept: registering it per request
-    /// costs a registry lookup (about 100 ns with the Prometheus recorder).
-    pub(crate) in_flight_gauge: OnceLock<metrics::Gauge>,
 }
 
 impl Config {
     fn new(shutdown: Shutdown, retry_after: Duration, exempt: Exempt) -> Self {
         // Retry-After carries whole seconds: round up so clients never come
         // back earlier than asked (saturating: `Duration::MAX` is u64::MAX s).
-        let secs = retry_after
+        let retry_secs = retry_after
             .as_secs()
             .saturating_add(u64::from(retry_after.subsec_nanos() > 0));
         Config {
+            gate: shutdown.request_gate(),
             shutdown,
             retry_after,
-            retry_after_header: HeaderValue::from(secs),
-            body: Bytes::from(format!(
-                "503 Service Unavailable: shutting down, retry in {secs}s\n"
-            )),
+            retry_secs,
             exempt,
-            in_flight_gauge: OnceLock::new(),
         }
     }
 }

@@ -91,7 +91,6 @@ mod cut;
 mod exempt;
 pub mod future;
 mod grpc;
-mod guard;
 mod layer;
 
 use std::sync::Arc;
@@ -107,7 +106,6 @@ pub use layer::DrainLayer;
 
 use future::ResponseFuture;
 use grpc::Dialect;
-use guard::RequestGuard;
 use layer::Config;
 
 /// Middleware that drains HTTP traffic when shutdown starts.
@@ -256,23 +254,20 @@ where
         // The request is looked at by reference and moved once, to the
         // inner service: a request is a few hundred bytes.
         if self.config.exempt.matches_path(&req) {
-            let config = self.config.clone();
-            return ResponseFuture::exempt(self.inner.call(req), config, dialect);
+            let shutdown = self.config.shutdown.clone();
+            return ResponseFuture::exempt(self.inner.call(req), shutdown, dialect);
         }
-        match self.count() {
-            Some(guard) => ResponseFuture::counted(self.inner.call(req), guard, dialect),
+        match self.config.gate.try_admit() {
+            Some(admission) => {
+                let retry_secs = self.config.retry_secs;
+                ResponseFuture::counted(self.inner.call(req), admission, dialect, retry_secs)
+            }
             None => self.reject(dialect),
         }
     }
 }
 
 impl<S> Drain<S> {
-    /// Counts a request in flight, or `None` once draining.
-    #[inline]
-    fn count(&self) -> Option<RequestGuard> {
-        RequestGuard::try_new(&self.config)
-    }
-
     /// [`call`](Service::call) when predicates were added: they see the
     /// request head, which takes the request apart.
     #[cold]
@@ -292,11 +287,14 @@ impl<S> Drain<S> {
             exempt.check_predicates(req)
         };
         if exempt {
-            let config = self.config.clone();
-            return ResponseFuture::exempt(self.inner.call(req), config, dialect);
+            let shutdown = self.config.shutdown.clone();
+            return ResponseFuture::exempt(self.inner.call(req), shutdown, dialect);
         }
-        match self.count() {
-            Some(guard) => ResponseFuture::counted(self.inner.call(req), guard, dialect),
+        match self.config.gate.try_admit() {
+            Some(admission) => {
+                let retry_secs = self.config.retry_secs;
+                ResponseFuture::counted(self.inner.call(req), admission, dialect, retry_secs)
+            }
             None => self.reject(dialect),
         }
     }
@@ -307,6 +305,6 @@ impl<S> Drain<S> {
     #[inline(never)]
     fn reject<F>(&self, dialect: Dialect) -> ResponseFuture<F> {
         metrics::counter!(REJECTED_REQUESTS_TOTAL).increment(1);
-        ResponseFuture::rejected(dialect, self.config.clone())
+        ResponseFuture::rejected(dialect, self.config.retry_secs)
     }
 }

@@ -1,0 +1,306 @@
+//! Admitting requests: the request gate and its admissions.
+//!
+//! A server admits a request while the shutdown is running or announcing and
+//! counts it in flight until its response has ended. Counting is the hot
+//! path of every request, so an admission is one reference to a shared gate
+//! and nothing else: the gate's reference count is the count of requests in
+//! flight.
+//!
+//! The shutdown holds one extra reference (the anchor) until draining starts
+//! and hands out only weak ones: admitting is upgrading a weak reference,
+//! ending is dropping the strong one. When draining starts the anchor is
+//! released, so the gate is dropped with the last request still in flight,
+//! and the drain waits for that.
+//!
+//! Why an admission that sees a running state is always waited for: draining
+//! publishes its state and then releases the anchor; an admission upgrades
+//! and then reads the state. Both act on the one reference count, whose
+//! changes are totally ordered. If the upgrade comes before the anchor's
+//! release, the count includes the request when the anchor goes, and the
+//! gate outlives it. If it comes after, the upgrade (acquire) read a count
+//! written by the release or later, so the state it reads next is the
+//! draining one and the request is refused.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::inflight::InFlight;
+use crate::sequence::StateCell;
+use crate::{DrainEnded, State};
+
+/// What the shutdown shares with the requests it admitted: the state, the
+/// in-flight counter of guards, and the end of the drain. Kept apart from
+/// the rest of the shutdown so that a gate can hold it without keeping the
+/// shutdown (and its gate) alive in a cycle.
+pub(crate) struct Signals {
+    pub(crate) cell: StateCell,
+    pub(crate) in_flight: InFlight,
+    pub(crate) drain_ended: CancellationToken,
+    /// Set just before `drain_ended` is cancelled: a lock-free
+    /// `is_drain_ended` for the per-request path.
+    pub(crate) drain_ended_flag: AtomicBool,
+    /// Notified when the gate is dropped.
+    gate_gone: Notify,
+    /// The `winddown_inflight_requests` gauge, registered with the metrics
+    /// recorder in effect at the first admission and kept: registering it
+    /// per request costs a registry lookup.
+    #[cfg(feature = "metrics")]
+    requests_gauge: std::sync::OnceLock<metrics::Gauge>,
+}
+
+impl Signals {
+    pub(crate) fn new() -> Self {
+        Signals {
+            cell: StateCell::new(),
+            in_flight: InFlight::default(),
+            drain_ended: CancellationToken::new(),
+            drain_ended_flag: AtomicBool::new(false),
+            gate_gone: Notify::new(),
+            #[cfg(feature = "metrics")]
+            requests_gauge: std::sync::OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_drain_ended(&self) -> bool {
+        self.drain_ended_flag.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn drain_ended(&self) -> DrainEnded {
+        DrainEnded::new(self.drain_ended.clone().cancelled_owned())
+    }
+}
+
+/// The shared gate: requests in flight hold it, the shutdown anchors it.
+struct Gate {
+    signals: Arc<Signals>,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        // Runs once the reference count is zero: a waiter that saw it
+        // non-zero registered before looking, and is woken here.
+        self.signals.gate_gone.notify_waiters();
+    }
+}
+
+/// The shutdown's side of the gate: the anchor until draining starts, and
+/// the weak reference it hands out.
+pub(crate) struct GateOwner {
+    anchor: std::sync::Mutex<Option<Arc<Gate>>>,
+    weak: Weak<Gate>,
+}
+
+impl GateOwner {
+    pub(crate) fn new(signals: Arc<Signals>) -> Self {
+        let anchor = Arc::new(Gate { signals });
+        GateOwner {
+            weak: Arc::downgrade(&anchor),
+            anchor: std::sync::Mutex::new(Some(anchor)),
+        }
+    }
+
+    pub(crate) fn gate(&self) -> RequestGate {
+        RequestGate {
+            weak: self.weak.clone(),
+        }
+    }
+
+    /// Releases the anchor: from now on the gate lives only as long as the
+    /// requests in flight. Called once the state is draining (or later).
+    pub(crate) fn release(&self) {
+        let anchor = crate::shutdown::lock(&self.anchor).take();
+        drop(anchor);
+    }
+
+    /// How many admissions are alive.
+    pub(crate) fn admitted(&self) -> usize {
+        let anchored = crate::shutdown::lock(&self.anchor).is_some();
+        self.weak
+            .strong_count()
+            .saturating_sub(usize::from(anchored))
+    }
+
+    /// Resolves once the anchor has been released and every admission has
+    /// ended. Cancel safe.
+    pub(crate) async fn wait_gone(&self, signals: &Signals) {
+        loop {
+            let notified = signals.gate_gone.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Registered before the check: the gate's drop, which comes
+            // after its count reached zero, wakes this waiter.
+            if self.weak.strong_count() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Admits requests while the [`Shutdown`](crate::Shutdown) is running or
+/// announcing; from the start of draining it refuses.
+///
+/// An [`Admission`] counts as in flight (draining waits for it, and
+/// [`in_flight_count`](crate::Shutdown::in_flight_count) includes it) until
+/// it is dropped. Admitting is one atomic operation on the gate's reference
+/// count, as is the admission's drop: it is the request counter of the HTTP
+/// layer, meant for any server that admits and counts requests. Cheap to
+/// clone.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+/// let gate = shutdown.request_gate();
+///
+/// let admission = gate.try_admit().expect("running: admitted");
+/// assert_eq!(shutdown.in_flight_count(), 1);
+/// drop(admission);
+/// assert_eq!(shutdown.in_flight_count(), 0);
+///
+/// shutdown.trigger();
+/// tokio::spawn({ let s = shutdown.clone(); async move { s.run().await } });
+/// shutdown.draining().await;
+/// assert!(gate.try_admit().is_none());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RequestGate {
+    weak: Weak<Gate>,
+}
+
+impl RequestGate {
+    /// Admits a request, or `None` once draining has started.
+    ///
+    /// ```
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let admission = shutdown.request_gate().try_admit();
+    /// assert!(admission.is_some());
+    /// ```
+    #[inline]
+    pub fn try_admit(&self) -> Option<Admission> {
+        let gate = self.weak.upgrade()?;
+        if gate.signals.cell.load() >= State::Draining {
+            return None;
+        }
+        #[cfg(feature = "metrics")]
+        gate.signals
+            .requests_gauge
+            .get_or_init(gauge::register)
+            .increment(1.0);
+        Some(Admission { gate })
+    }
+}
+
+impl fmt::Debug for RequestGate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestGate")
+            .field("open", &(self.weak.strong_count() > 0))
+            .finish()
+    }
+}
+
+/// A request admitted by a [`RequestGate`]: in flight until dropped, and
+/// counted in the `winddown_inflight_requests` gauge meanwhile (with the
+/// `metrics` feature; the gauge is registered with the recorder in effect
+/// at the shutdown's first admission).
+///
+/// It answers the questions a request asks on its way through: whether
+/// shutdown has started (to close the connection after the response),
+/// and whether the drain has ended (to cut a response still streaming).
+///
+/// ```
+/// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+/// let admission = shutdown.request_gate().try_admit().unwrap();
+/// assert!(!admission.is_shutting_down());
+/// shutdown.trigger();
+/// assert!(admission.is_shutting_down());
+/// assert!(!admission.is_drain_ended());
+/// ```
+#[must_use = "the request counts as in flight only while the admission is alive"]
+pub struct Admission {
+    gate: Arc<Gate>,
+}
+
+impl Admission {
+    /// Whether shutdown has been triggered: one atomic load.
+    #[inline]
+    pub fn is_shutting_down(&self) -> bool {
+        self.gate.signals.cell.is_triggered()
+    }
+
+    /// Whether draining has ended: one atomic load.
+    #[inline]
+    pub fn is_drain_ended(&self) -> bool {
+        self.gate.signals.is_drain_ended()
+    }
+
+    /// Resolves when draining ends, as
+    /// [`Shutdown::drain_ended`](crate::Shutdown::drain_ended).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let shutdown = winddown_core::Shutdown::builder()
+    ///     .no_signals()
+    ///     .drain_timeout(Duration::from_secs(2))
+    ///     .build();
+    /// let admission = shutdown.request_gate().try_admit().unwrap();
+    /// shutdown.trigger();
+    /// let run = tokio::spawn({ let s = shutdown.clone(); async move { s.run().await } });
+    /// admission.drain_ended().await; // never finished: cut at the drain timeout
+    /// drop(admission);
+    /// assert_eq!(run.await.unwrap().abandoned, 1);
+    /// # }
+    /// ```
+    pub fn drain_ended(&self) -> DrainEnded {
+        self.gate.signals.drain_ended()
+    }
+}
+
+#[cfg(feature = "metrics")]
+impl Drop for Admission {
+    #[inline]
+    fn drop(&mut self) {
+        // Set at admission, before the increment this balances.
+        if let Some(gauge) = self.gate.signals.requests_gauge.get() {
+            gauge.decrement(1.0);
+        }
+    }
+}
+
+/// The in-flight requests gauge.
+#[cfg(feature = "metrics")]
+mod gauge {
+    use metrics::{Gauge, Key, Level, Metadata};
+
+    use crate::metric_names::INFLIGHT_REQUESTS;
+
+    /// The gauge's key, hashed once at compile time (`gauge!` with a name
+    /// that is not a literal would build and hash the key on every call).
+    static KEY: Key = Key::from_static_name(INFLIGHT_REQUESTS);
+    static METADATA: Metadata<'static> =
+        Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+    /// The gauge of the recorder in effect now.
+    pub(super) fn register() -> Gauge {
+        metrics::with_recorder(|recorder| recorder.register_gauge(&KEY, &METADATA))
+    }
+}
+
+impl fmt::Debug for Admission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Admission")
+            .field("shutting_down", &self.is_shutting_down())
+            .field("drain_ended", &self.is_drain_ended())
+            .finish()
+    }
+}
