@@ -9,8 +9,9 @@
 //!
 //! - **Triggers**: SIGTERM / SIGINT (a second signal exits at once with 143 /
 //!   130), or [`Shutdown::trigger`] from anywhere.
-//! - **Draining** waits for [`InFlightGuard`]s and tasks spawned with
-//!   [`Shutdown::spawn`], up to the drain timeout.
+//! - **Draining** waits for [`InFlightGuard`]s, requests admitted by the
+//!   [`RequestGate`] and tasks spawned with [`Shutdown::spawn`], up to the
+//!   drain timeout.
 //! - **Cleanup** runs [`ShutdownHook`]s by [`Phase`], each under its own
 //!   timeout, fail-safe.
 //! - One global deadline bounds it all; the result is a [`ShutdownReport`]

@@ -17,9 +17,10 @@ use crate::Shutdown;
 ///
 /// Draining waits until every guard of the [`Shutdown`] has been dropped (or
 /// the drain timeout passes, in which case the guards still alive are
-/// counted as abandoned). The HTTP layer takes one per request and keeps it
-/// in the response body, so a streaming response holds the drain open until
-/// its last byte.
+/// counted as abandoned). A WebSocket or a background job takes one; a
+/// server that admits requests uses the [`RequestGate`](crate::RequestGate)
+/// instead, as the HTTP layer does (one per request, kept in the response
+/// body, so a streaming response holds the drain open until its last byte).
 ///
 /// A guard keeps its `Shutdown` alive through an owner `O`: the handle
 /// itself by default ([`Shutdown::in_flight_guard`]), or with

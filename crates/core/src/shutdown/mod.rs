@@ -111,6 +111,8 @@ const _: () = {
     send_sync::<crate::ShutdownReport>();
     send_sync::<crate::HookContext>();
     send_sync::<InFlightGuard>();
+    send_sync::<crate::RequestGate>();
+    send_sync::<crate::Admission>();
     send_sync::<crate::Settings>();
     const fn send<T: Send>() {}
     send::<StateReached>();

@@ -21,9 +21,11 @@
 //!   [`DrainLayer::exempt_if`]) are passed through in every state and are
 //!   not counted in flight, so a scrape never holds the drain open. An
 //!   exempt path the application does not route reaches its fallback.
-//! - **In flight**: every other request counts from the call until its
-//!   response body has been fully sent or dropped, so a streaming response
-//!   holds the drain open until its last byte. Draining waits on this count.
+//! - **In flight**: every other request is admitted through the shutdown's
+//!   [`RequestGate`](winddown_core::RequestGate) and counts from the call
+//!   until its response body has been fully sent or dropped, so a streaming
+//!   response holds the drain open until its last byte. Draining waits on
+//!   this count. Admission and counting are one atomic operation each way.
 //! - **Drain end**: when the drain ends (by completion or by its timeout), a
 //!   response still streaming is cut: its body ends with a [`DrainEnded`]
 //!   error, which makes hyper abort the HTTP/1 connection or reset the
@@ -36,9 +38,9 @@
 //!   be `Infallible`) `Router::layer(DrainLayer::new(shutdown))` just works.
 //! - Metrics, through the `metrics` facade: the
 //!   `winddown_inflight_requests` gauge and the
-//!   `winddown_rejected_requests_total` counter. A layer registers its gauge
-//!   once, with the recorder in effect at its first counted request, so
-//!   install the recorder before serving.
+//!   `winddown_rejected_requests_total` counter. The gauge is registered
+//!   once per shutdown, with the recorder in effect at its first admitted
+//!   request, so install the recorder before serving.
 //!
 //! # Examples
 //!
