@@ -22,7 +22,11 @@
 #      from the last response to the process exit.
 #
 # Usage: scripts/bench-e2e.sh   (env: BENCH_DURATION, BENCH_ROUNDS,
-#        BENCH_EXIT_REPS, BENCH_REQUESTS, BENCH_CONNECTIONS, BENCH_WRK_CONNECTIONS)
+#        BENCH_EXIT_REPS, BENCH_REQUESTS, BENCH_CONNECTIONS, BENCH_WRK_CONNECTIONS,
+#        BENCH_WORKERS: 1 (default) = each server on CPU 0 with one runtime
+#        worker and wrk on CPU 1; 2 = each server with two runtime workers on
+#        both CPUs, sharing them with wrk;
+#        BENCH_SECTIONS: "throughput exit drain" (default: all three))
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -34,6 +38,26 @@ EXIT_REPS="${BENCH_EXIT_REPS:-40}"
 REQUESTS="${BENCH_REQUESTS:-10000}"
 H2_CONNECTIONS="${BENCH_CONNECTIONS:-100}"
 WRK_CONNECTIONS="${BENCH_WRK_CONNECTIONS:-64}"
+WORKERS="${BENCH_WORKERS:-1}"
+SECTIONS="${BENCH_SECTIONS:-throughput exit drain}"
+case "$WORKERS" in
+1 | 2) ;;
+*)
+    echo "BENCH_WORKERS must be 1 or 2, not '$WORKERS'" >&2
+    exit 2
+    ;;
+esac
+for section in $SECTIONS; do
+    case "$section" in
+    throughput | exit | drain) ;;
+    *)
+        echo "BENCH_SECTIONS: unknown section '$section' (expected throughput, exit, drain)" >&2
+        exit 2
+        ;;
+    esac
+done
+# section NAME: whether NAME is to run.
+section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 # Wherever cargo puts its target directory (CARGO_TARGET_DIR, config).
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)"
 EX="$TARGET_DIR/release/examples"
@@ -117,22 +141,24 @@ to_ms() {
 
 # ---------------------------------------------------------------- throughput
 # With two CPUs or more, the server gets CPU 0 (one runtime worker) and wrk
-# CPU 1, so that the server's CPU is what limits throughput.
+# CPU 1, so that the server's CPU is what limits throughput. With
+# BENCH_WORKERS=2 the server runs two runtime workers on whatever CPUs the
+# scheduler gives it, and wrk competes with it.
 SERVER_CPU=()
 WRK_CPU=()
-SERVER_ENV=()
-if command -v taskset >/dev/null 2>&1 && (($(nproc) >= 2)); then
+SERVER_ENV=(env TOKIO_WORKER_THREADS="$WORKERS")
+if ((WORKERS == 1)) && command -v taskset >/dev/null 2>&1 && (($(nproc) >= 2)); then
     SERVER_CPU=(taskset -c 0)
     WRK_CPU=(taskset -c 1)
-    SERVER_ENV=(env TOKIO_WORKER_THREADS=1)
 fi
 declare -A RPS P99 RATIO P99_RATIO
+NAMES=()
+if section throughput; then
 # The layer on winddown-server, against the same server without it.
 SERVER_RATIO=""
 # winddown-server against hyper-util's server with hyper's header read timer.
 HYPER_RATIO=""
 VARIANTS=("bare|--no-layer" "layer|" "layer-outer|--outer" "in-flight-peer|--in-flight-peer" "hyper-timer|--hyper-timer" "server|--server-no-layer" "layer+server|--server")
-NAMES=()
 for variant in "${VARIANTS[@]}"; do
     name="${variant%%|*}"
     flag="${variant#*|}"
@@ -144,7 +170,7 @@ for variant in "${VARIANTS[@]}"; do
     SERVER_PID=""
     timeout 10 "${WRK_CPU[@]}" wrk -t1 -c"$WRK_CONNECTIONS" -d1s "http://127.0.0.1:$PORT/" >/dev/null # warm-up
 done
-echo "== throughput: wrk -t1 -c$WRK_CONNECTIONS -d${DURATION}s, $ROUNDS rounds, variants take turns${SERVER_CPU:+, servers on CPU 0, wrk on CPU 1}"
+echo "== throughput: wrk -t1 -c$WRK_CONNECTIONS -d${DURATION}s, $ROUNDS rounds, variants take turns, $WORKERS runtime worker(s) per server${SERVER_CPU:+, servers on CPU 0, wrk on CPU 1}"
 N="${#NAMES[@]}"
 for ((round = 1; round <= ROUNDS; round++)); do
     declare -A ROUND_RPS=() ROUND_P99=()
@@ -180,6 +206,7 @@ for name in "${NAMES[@]}"; do
     stop_server
     unset "KEPT_PID[$name]"
 done
+fi
 
 # ---------------------------------------------------------- exit latency
 # exit_latency NAME CMD...: kill -TERM -> reaped, in microseconds, EXIT_REPS times.
@@ -209,7 +236,6 @@ exit_latency() {
         printf "%.3f %.3f %.3f", v[int((NR + 1) / 2)] / 1000, v[int(NR * 0.9 + 0.5)] / 1000, v[NR] / 1000 }')"
     echo "   $name: median/p90/max ${EXIT_STATS[$name]} ms"
 }
-echo "== SIGTERM -> exit of an idle service, $EXIT_REPS runs each"
 EXITS=(
     "no-handler|sleep"
     "bare|$EX/bench_exit_bare"
@@ -218,12 +244,17 @@ EXITS=(
     "winddown|$EX/bench_hello"
     "winddown+server|$EX/bench_hello --server"
 )
-for entry in "${EXITS[@]}"; do
-    # shellcheck disable=SC2086 # the command splits into words
-    exit_latency "${entry%%|*}" ${entry#*|}
-done
+if section exit; then
+    echo "== SIGTERM -> exit of an idle service, $EXIT_REPS runs each"
+    for entry in "${EXITS[@]}"; do
+        # shellcheck disable=SC2086 # the command splits into words
+        exit_latency "${entry%%|*}" ${entry#*|}
+    done
+fi
 
 # ---------------------------------------------------------- in-flight drain
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+if section drain; then
 echo "== $REQUESTS requests in flight at SIGTERM"
 DRAIN_H2="$(BENCH_REQUESTS="$REQUESTS" BENCH_CONNECTIONS="$H2_CONNECTIONS" \
     timeout 120 "$EX/bench_drain_client" "$EX/bench_hello" --server)"
@@ -231,7 +262,6 @@ echo "   $DRAIN_H2"
 DRAIN_H1="$(BENCH_REQUESTS="$REQUESTS" BENCH_HTTP1=1 \
     timeout 120 "$EX/bench_drain_client" "$EX/bench_hello" --server)"
 echo "   $DRAIN_H1"
-field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 # What the kernel alone takes to end a process as large as the HTTP/1.1
 # server was at SIGTERM (10,000 connections): the floor under its exit.
 BALLAST_KB="$(field "$DRAIN_H1" server_rss_at_term_kb)"
@@ -239,6 +269,7 @@ echo "== SIGTERM -> exit of the bare process holding ${BALLAST_KB} KiB, $EXIT_RE
 export BENCH_BALLAST_KB="$BALLAST_KB"
 exit_latency "bare-same-rss" "$EX/bench_exit_bare"
 unset BENCH_BALLAST_KB
+fi
 
 # ---------------------------------------------------------------- the table
 median() { awk '{ print $1 }' <<<"$1"; }
@@ -246,7 +277,7 @@ median() { awk '{ print $1 }' <<<"$1"; }
 median_of() {
     tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk -v f="$2" '{ v[NR] = $1 } END { printf f, v[int((NR + 1) / 2)] }'
 }
-BARE_EXIT="$(median "${EXIT_STATS[bare]}")"
+BARE_EXIT="$(median "${EXIT_STATS[bare]:-nan}")"
 
 echo
 echo "== machine"
@@ -254,6 +285,7 @@ echo "   cpus: $(nproc), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo
 echo "   kernel: $(uname -sr)"
 echo "   rustc: $(rustc --version)"
 echo "   wrk: $(wrk -v 2>&1 | head -1)"
+echo "   runtime workers per server: $WORKERS"
 echo
 echo "| end to end | figure | vs baseline |"
 echo "|---|---|---|"
@@ -264,17 +296,18 @@ for name in "${NAMES[@]}"; do
     echo "| hello-world, $name: throughput (median of $ROUNDS × ${DURATION}s) | $(median_of "${RPS[$name]}" "%.0f") req/s | $(median_of "${RATIO[$name]}" "%.3f")× bare (median of per-round ratios)$vs_server |"
     echo "| hello-world, $name: p99 latency (median of $ROUNDS) | $(median_of "${P99[$name]}" "%.3f") ms | $(median_of "${P99_RATIO[$name]}" "%.3f")× bare |"
 done
-for entry in "${EXITS[@]}"; do
+section exit && for entry in "${EXITS[@]}"; do
     name="${entry%%|*}"
     read -r med p90 max <<<"${EXIT_STATS[$name]}"
     over="$(awk -v a="$med" -v b="$BARE_EXIT" 'BEGIN { printf "%+.3f", a - b }')"
     echo "| SIGTERM → exit, idle, $name (median; p90; max of $EXIT_REPS) | $med ms; $p90 ms; $max ms | $over ms vs bare |"
 done
-for run in "$DRAIN_H2" "$DRAIN_H1"; do
+section drain && for run in "$DRAIN_H2" "$DRAIN_H1"; do
     proto="$(field "$run" protocol)"
     echo "| $REQUESTS in flight at SIGTERM ($proto, $(field "$run" connections) connections): completed | $(field "$run" completed) / $REQUESTS | |"
     echo "| $REQUESTS in flight at SIGTERM ($proto): last response → exit, seen by the client | $(field "$run" exit_after_last_response_ms) ms | last response $(field "$run" last_response_after_term_ms) ms after SIGTERM |"
     echo "| $REQUESTS in flight at SIGTERM ($proto): drain end → exit call, seen by the server | $(field "$run" server_exit_after_drain_end_ms) ms | server RSS $(($(field "$run" server_rss_at_term_kb) / 1024)) MiB at SIGTERM |"
 done
+section drain || exit 0
 read -r med p90 max <<<"${EXIT_STATS[bare-same-rss]}"
 echo "| SIGTERM → exit, bare process holding $((BALLAST_KB / 1024)) MiB (median; p90; max) | $med ms; $p90 ms; $max ms | the kernel's teardown floor for that size |"
