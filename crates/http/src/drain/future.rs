@@ -96,9 +96,6 @@ where
         let Some(inner) = this.inner.as_pin_mut() else {
             return Poll::Ready(Ok(rejection(*this.dialect, *this.retry_secs)));
         };
-        if this.admission.is_none() && this.exempt.is_none() {
-            polled_after_completion();
-        }
         if this.cut.is_armed()
             && let Some(response) = abandoned(this.admission, *this.dialect, *this.retry_secs)
         {
@@ -114,14 +111,18 @@ where
             )
             .map(Ok);
         };
-        // An error drops the admission: the request is no longer in flight.
+        let mut response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                // The request is no longer in flight.
+                finish(this.admission, this.exempt);
+                return Poll::Ready(Err(error));
+            }
+        };
         let admission = this.admission.take();
-        let exempt = this.exempt.take();
-        let mut response = result?;
-        let shutting_down = match (&admission, &exempt) {
-            (Some(admission), _) => admission.is_shutting_down(),
-            (None, Some(shutdown)) => shutdown.is_shutting_down(),
-            (None, None) => polled_after_completion(),
+        let shutting_down = match &admission {
+            Some(admission) => admission.is_shutting_down(),
+            None => exempt_shutting_down(this.exempt),
         };
         if this.dialect.http1 && shutting_down {
             close_connection(&mut response);
@@ -129,6 +130,25 @@ where
         let cut = std::mem::take(this.cut);
         // The response is rewrapped in place (`map`), not taken apart.
         Poll::Ready(Ok(response.map(|body| DrainBody::new(body, admission, cut))))
+    }
+}
+
+/// Ends a request whose handler failed.
+#[cold]
+#[inline(never)]
+fn finish(admission: &mut Option<Admission>, exempt: &mut Option<Shutdown>) {
+    *admission = None;
+    *exempt = None;
+}
+
+/// Whether the shutdown of an exempt request has been triggered; its
+/// shutdown is let go, as the response is ready.
+#[cold]
+#[inline(never)]
+fn exempt_shutting_down(exempt: &mut Option<Shutdown>) -> bool {
+    match exempt.take() {
+        Some(shutdown) => shutdown.is_shutting_down(),
+        None => polled_after_completion(),
     }
 }
 
