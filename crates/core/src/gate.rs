@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::inflight::InFlight;
 use crate::sequence::StateCell;
-use crate::{DrainEnded, State};
+use crate::DrainEnded;
 
 /// What the shutdown shares with the requests it admitted: the state, the
 /// in-flight counter of guards, and the end of the drain. Kept apart from
@@ -187,7 +187,7 @@ impl RequestGate {
     #[inline]
     pub fn try_admit(&self) -> Option<Admission> {
         let gate = self.weak.upgrade()?;
-        if gate.signals.cell.load() >= State::Draining {
+        if gate.signals.cell.is_draining() {
             return None;
         }
         #[cfg(feature = "metrics")]

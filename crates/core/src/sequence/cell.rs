@@ -8,11 +8,11 @@ use crate::loom::AtomicU8;
 
 /// The current state as one atomic byte. It only moves forward.
 ///
-/// Every operation here and on the in-flight `Counter` is `SeqCst`: the HTTP layer counts
-/// a request and then reads the state, while the drain publishes the state and
-/// then reads the count. Only a single total order guarantees that one of the
-/// two sees the other (a request is either refused or waited for). On x86 a
-/// `SeqCst` load is a plain load, so `is_shutting_down` costs nothing more.
+/// Every operation here is `SeqCst`, the simplest order to reason about; on
+/// x86 a `SeqCst` load is a plain load, so `is_shutting_down` costs nothing
+/// more. (Admission no longer depends on it: requests are admitted through
+/// the request gate, whose argument is in `gate.rs`, and guards through the
+/// closed mark of the in-flight counter.)
 #[derive(Debug)]
 pub(crate) struct StateCell {
     state: AtomicU8,
@@ -28,6 +28,12 @@ impl StateCell {
     #[inline]
     pub(crate) fn load(&self) -> State {
         State::from_u8(self.state.load(Ordering::SeqCst)).unwrap_or(State::Done)
+    }
+
+    /// Whether the state is `Draining` or later.
+    #[inline]
+    pub(crate) fn is_draining(&self) -> bool {
+        self.state.load(Ordering::SeqCst) >= State::Draining.as_u8()
     }
 
     #[inline]
