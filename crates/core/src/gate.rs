@@ -28,9 +28,9 @@ use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::DrainEnded;
 use crate::inflight::InFlight;
 use crate::sequence::StateCell;
-use crate::DrainEnded;
 
 /// What the shutdown shares with the requests it admitted: the state, the
 /// in-flight counter of guards, and the end of the drain. Kept apart from
