@@ -128,17 +128,9 @@ impl GateOwner {
     /// Resolves once the anchor has been released and every admission has
     /// ended. Cancel safe.
     pub(crate) async fn wait_gone(&self, signals: &Signals) {
-        loop {
-            let notified = signals.gate_gone.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // Registered before the check: the gate's drop, which comes
-            // after its count reached zero, wakes this waiter.
-            if self.weak.strong_count() == 0 {
-                return;
-            }
-            notified.await;
-        }
+        // The gate's drop, which comes after its count reached zero, wakes
+        // this waiter.
+        crate::wait::until_notified(&signals.gate_gone, || self.weak.strong_count() == 0).await;
     }
 }
 

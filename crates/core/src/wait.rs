@@ -4,7 +4,24 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::{Instant, sleep, sleep_until, timeout_at};
+
+/// Resolves once `done` returns `true`, woken by `notify` in between. Each
+/// check comes after this waiter registered with `notify`, so a change that
+/// makes `done` true and then calls `notify_waiters` is never missed.
+/// Cancel safe.
+pub(crate) async fn until_notified(notify: &Notify, mut done: impl FnMut() -> bool) {
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if done() {
+            return;
+        }
+        notified.await;
+    }
+}
 
 /// Polls `condition` every `poll_interval` until it holds (`true`) or
 /// `deadline` passes (`false`). No deadline: until it holds.

@@ -124,16 +124,8 @@ impl InFlight {
 
     /// Resolves once the count is zero. Cancel safe.
     pub(crate) async fn wait_idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            // Registered before the mark: the exit that sees the mark and
-            // reaches zero wakes this waiter.
-            if self.count.mark_waiting() == 0 {
-                return;
-            }
-            notified.await;
-        }
+        // The mark comes after registering: the exit that sees the mark and
+        // reaches zero wakes this waiter.
+        crate::wait::until_notified(&self.idle, || self.count.mark_waiting() == 0).await;
     }
 }
