@@ -97,6 +97,29 @@ async fn grpc_calls_while_draining_get_unavailable_in_the_headers() {
     run.await.unwrap();
 }
 
+/// gRPC and gRPC-Web calls are always POSTs: any other method with a gRPC
+/// content type is plain HTTP, refused with a `503` and `Retry-After`.
+#[tokio::test(start_paused = true)]
+async fn only_posts_are_answered_in_grpc_terms() {
+    let shutdown = shutdown();
+    let service = Drain::new(hello(), shutdown.clone());
+    let run = draining(&shutdown).await;
+
+    let get = Request::get("/echo.Echo/Say")
+        .version(Version::HTTP_2)
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let response = service.clone().oneshot(get).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().get("grpc-status").is_none());
+    assert_eq!(response.headers()["retry-after"], "5");
+
+    let post = call("application/grpc", Version::HTTP_2);
+    assert_unavailable(service.oneshot(post).await.unwrap(), "application/grpc").await;
+    run.await.unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn grpc_web_over_http1_is_answered_in_its_own_content_type_and_closes() {
     let shutdown = shutdown();
