@@ -49,8 +49,8 @@ impl Error for DrainEnded {}
 pin_project! {
     /// The response body of [`Drain`](super::Drain).
     ///
-    /// For a counted request it holds the request's in-flight guard until
-    /// the body has ended or is dropped, and it ends the body with a
+    /// For a counted request it holds the request's admission (its place in
+    /// flight) until the body has ended or is dropped, and it ends the body with a
     /// [`DrainEnded`] error if the drain ends first. For a 503 it is the
     /// short plain-text message; for a gRPC refusal it is empty.
     ///
