@@ -45,11 +45,9 @@ pub(crate) struct Signals {
     pub(crate) drain_ended_flag: AtomicBool,
     /// Notified when the gate is dropped.
     gate_gone: Notify,
-    /// The `winddown_inflight_requests` gauge, registered with the metrics
-    /// recorder in effect at the first admission and kept: registering it
-    /// per request costs a registry lookup.
-    #[cfg(feature = "metrics")]
-    requests_gauge: std::sync::OnceLock<metrics::Gauge>,
+    /// Whether the shutdown still holds its reference to the gate (cleared
+    /// just before it lets go), for counting admissions.
+    anchored: AtomicBool,
 }
 
 impl Signals {
@@ -60,8 +58,7 @@ impl Signals {
             drain_ended: CancellationToken::new(),
             drain_ended_flag: AtomicBool::new(false),
             gate_gone: Notify::new(),
-            #[cfg(feature = "metrics")]
-            requests_gauge: std::sync::OnceLock::new(),
+            anchored: AtomicBool::new(true),
         }
     }
 
@@ -92,37 +89,40 @@ impl Drop for Gate {
 /// the weak reference it hands out.
 pub(crate) struct GateOwner {
     anchor: std::sync::Mutex<Option<Arc<Gate>>>,
-    weak: Weak<Gate>,
+    gate: RequestGate,
 }
 
 impl GateOwner {
     pub(crate) fn new(signals: Arc<Signals>) -> Self {
-        let anchor = Arc::new(Gate { signals });
+        let anchor = Arc::new(Gate {
+            signals: signals.clone(),
+        });
         GateOwner {
-            weak: Arc::downgrade(&anchor),
+            gate: RequestGate {
+                weak: Arc::downgrade(&anchor),
+                signals,
+            },
             anchor: std::sync::Mutex::new(Some(anchor)),
         }
     }
 
     pub(crate) fn gate(&self) -> RequestGate {
-        RequestGate {
-            weak: self.weak.clone(),
-        }
+        self.gate.clone()
     }
 
     /// Releases the anchor: from now on the gate lives only as long as the
     /// requests in flight. Called once the state is draining (or later).
     pub(crate) fn release(&self) {
-        let anchor = crate::shutdown::lock(&self.anchor).take();
-        drop(anchor);
+        let mut anchor = crate::shutdown::lock(&self.anchor);
+        self.gate.signals.anchored.store(false, Ordering::Release);
+        drop(anchor.take());
     }
 
     /// How many admissions are alive.
     pub(crate) fn admitted(&self) -> usize {
-        let anchored = crate::shutdown::lock(&self.anchor).is_some();
-        self.weak
-            .strong_count()
-            .saturating_sub(usize::from(anchored))
+        // Under the lock the anchor and its flag agree.
+        let _anchor = crate::shutdown::lock(&self.anchor);
+        self.gate.in_flight_count()
     }
 
     /// Resolves once the anchor has been released and every admission has
@@ -130,7 +130,8 @@ impl GateOwner {
     pub(crate) async fn wait_gone(&self, signals: &Signals) {
         // The gate's drop, which comes after its count reached zero, wakes
         // this waiter.
-        crate::wait::until_notified(&signals.gate_gone, || self.weak.strong_count() == 0).await;
+        crate::wait::until_notified(&signals.gate_gone, || self.gate.weak.strong_count() == 0)
+            .await;
     }
 }
 
@@ -143,6 +144,12 @@ impl GateOwner {
 /// count, as is the admission's drop: it is the request counter of the HTTP
 /// layer, meant for any server that admits and counts requests. Cheap to
 /// clone.
+///
+/// Like tower-http's `InFlightRequests`, the count is not reported per
+/// request: [`in_flight_count`](Self::in_flight_count) reads it, the
+/// shutdown reports it as the `winddown_inflight_requests` gauge at each
+/// change of state, and an exporter can report it whenever it renders
+/// (`winddown_prometheus::PrometheusMetrics::track` does, at each scrape).
 ///
 /// # Examples
 ///
@@ -166,6 +173,7 @@ impl GateOwner {
 #[derive(Clone)]
 pub struct RequestGate {
     weak: Weak<Gate>,
+    signals: Arc<Signals>,
 }
 
 impl RequestGate {
@@ -182,12 +190,50 @@ impl RequestGate {
         if gate.signals.cell.is_draining() {
             return None;
         }
-        #[cfg(feature = "metrics")]
-        gate.signals
-            .requests_gauge
-            .get_or_init(gauge::register)
-            .increment(1.0);
         Some(Admission { gate })
+    }
+
+    /// How many of this gate's admissions are alive: the requests in flight.
+    ///
+    /// ```
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let gate = shutdown.request_gate();
+    /// let admission = gate.try_admit();
+    /// assert_eq!(gate.in_flight_count(), 1);
+    /// drop(admission);
+    /// assert_eq!(gate.in_flight_count(), 0);
+    /// ```
+    pub fn in_flight_count(&self) -> usize {
+        // A reading that races the anchor's release may be off by one (the
+        // shutdown's own count, `Shutdown::in_flight_count`, reads under
+        // the release's lock and is exact).
+        let count = self.weak.strong_count();
+        let anchored = self.signals.anchored.load(Ordering::Acquire);
+        count.saturating_sub(usize::from(anchored))
+    }
+
+    /// Whether `other` is a handle to the same gate (of the same shutdown).
+    ///
+    /// ```
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let other = winddown_core::Shutdown::builder().no_signals().build();
+    /// assert!(shutdown.request_gate().same_gate(&shutdown.request_gate()));
+    /// assert!(!shutdown.request_gate().same_gate(&other.request_gate()));
+    /// ```
+    pub fn same_gate(&self, other: &RequestGate) -> bool {
+        Arc::ptr_eq(&self.signals, &other.signals)
+    }
+
+    /// Sets the `winddown_inflight_requests` gauge of the recorder in effect
+    /// to [`in_flight_count`](Self::in_flight_count).
+    ///
+    /// ```
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// shutdown.request_gate().record_in_flight();
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn record_in_flight(&self) {
+        crate::metric_names::record_in_flight_requests(self.in_flight_count());
     }
 }
 
@@ -199,10 +245,7 @@ impl fmt::Debug for RequestGate {
     }
 }
 
-/// A request admitted by a [`RequestGate`]: in flight until dropped, and
-/// counted in the `winddown_inflight_requests` gauge meanwhile (with the
-/// `metrics` feature; the gauge is registered with the recorder in effect
-/// at the shutdown's first admission).
+/// A request admitted by a [`RequestGate`]: in flight until dropped.
 ///
 /// It answers the questions a request asks on its way through: whether
 /// shutdown has started (to close the connection after the response),
@@ -255,36 +298,6 @@ impl Admission {
     /// ```
     pub fn drain_ended(&self) -> DrainEnded {
         self.gate.signals.drain_ended()
-    }
-}
-
-#[cfg(feature = "metrics")]
-impl Drop for Admission {
-    #[inline]
-    fn drop(&mut self) {
-        // Set at admission, before the increment this balances.
-        if let Some(gauge) = self.gate.signals.requests_gauge.get() {
-            gauge.decrement(1.0);
-        }
-    }
-}
-
-/// The in-flight requests gauge.
-#[cfg(feature = "metrics")]
-mod gauge {
-    use metrics::{Gauge, Key, Level, Metadata};
-
-    use crate::metric_names::INFLIGHT_REQUESTS;
-
-    /// The gauge's key, hashed once at compile time (`gauge!` with a name
-    /// that is not a literal would build and hash the key on every call).
-    static KEY: Key = Key::from_static_name(INFLIGHT_REQUESTS);
-    static METADATA: Metadata<'static> =
-        Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
-
-    /// The gauge of the recorder in effect now.
-    pub(super) fn register() -> Gauge {
-        metrics::with_recorder(|recorder| recorder.register_gauge(&KEY, &METADATA))
     }
 }
 

@@ -40,7 +40,9 @@ pub const SHUTDOWN_DURATION_SECONDS: &str = "winddown_shutdown_duration_seconds"
 pub const ANNOUNCE_DURATION_SECONDS: &str = "winddown_announce_duration_seconds";
 /// Histogram of the drain step.
 pub const DRAIN_DURATION_SECONDS: &str = "winddown_drain_duration_seconds";
-/// Gauge of requests in flight (recorded by the HTTP layer).
+/// Gauge of requests in flight (admitted by the request gate): set at each
+/// change of state, and at each render by an exporter that tracks the
+/// shutdown.
 pub const INFLIGHT_REQUESTS: &str = "winddown_inflight_requests";
 /// Counter of requests answered 503 because of shutdown (HTTP layer).
 pub const REJECTED_REQUESTS_TOTAL: &str = "winddown_rejected_requests_total";
@@ -105,6 +107,12 @@ pub fn describe() {
 
 pub(crate) fn record_state(state: State) {
     gauge!(STATE).set(f64::from(state.as_u8()));
+}
+
+pub(crate) fn record_in_flight_requests(count: usize) {
+    // Lossless for any count below 2^53.
+    #[allow(clippy::cast_precision_loss)]
+    gauge!(INFLIGHT_REQUESTS).set(count as f64);
 }
 
 pub(crate) fn record_hook(name: &str, phase: Phase, outcome: &'static str, duration: Duration) {

@@ -12,10 +12,11 @@ use winddown_core::Shutdown;
 use winddown_core::metric_names::{INFLIGHT_REQUESTS, REJECTED_REQUESTS_TOTAL};
 use winddown_http::Drain;
 
-/// Running totals: the debugging recorder resets values on each snapshot.
+/// The gauge's latest value and the counter's running total: the debugging
+/// recorder reports a gauge's value but resets counters on each snapshot.
 #[derive(Default)]
 struct Totals {
-    in_flight: f64,
+    in_flight: Option<f64>,
     rejected: u64,
 }
 
@@ -23,7 +24,7 @@ impl Totals {
     fn update(&mut self, snapshotter: &Snapshotter) -> &Self {
         for (key, _, _, value) in snapshotter.snapshot().into_vec() {
             match (key.key().name(), value) {
-                (INFLIGHT_REQUESTS, DebugValue::Gauge(v)) => self.in_flight += v.0,
+                (INFLIGHT_REQUESTS, DebugValue::Gauge(v)) => self.in_flight = Some(v.0),
                 (REJECTED_REQUESTS_TOTAL, DebugValue::Counter(v)) => self.rejected += v,
                 _ => {}
             }
@@ -50,23 +51,33 @@ async fn in_flight_gauge_and_rejected_counter() {
         }),
         shutdown.clone(),
     );
+    let gate = shutdown.request_gate();
 
     let first = service.clone().oneshot(Request::new(())).await.unwrap();
     let second = service.clone().oneshot(Request::new(())).await.unwrap();
     let mut totals = Totals::default();
-    assert_eq!(totals.update(&snapshotter).in_flight, 2.0);
+    // Requests are counted, not reported one by one.
+    assert_eq!(totals.update(&snapshotter).in_flight, None);
+    gate.record_in_flight();
+    assert_eq!(totals.update(&snapshotter).in_flight, Some(2.0));
     first.into_body().collect().await.unwrap();
-    assert_eq!(totals.update(&snapshotter).in_flight, 1.0);
+    gate.record_in_flight();
+    assert_eq!(totals.update(&snapshotter).in_flight, Some(1.0));
     drop(second);
-    assert_eq!(totals.update(&snapshotter).in_flight, 0.0);
+    gate.record_in_flight();
+    assert_eq!(totals.update(&snapshotter).in_flight, Some(0.0));
     assert_eq!(totals.rejected, 0);
 
+    // Each change of state reports the count of that moment.
+    let held = service.clone().oneshot(Request::new(())).await.unwrap();
     shutdown.trigger();
+    assert_eq!(totals.update(&snapshotter).in_flight, Some(1.0));
     let run = tokio::spawn({
         let s = shutdown.clone();
         async move { s.run().await }
     });
     shutdown.draining().await;
+    assert_eq!(totals.update(&snapshotter).in_flight, Some(1.0));
     for _ in 0..3 {
         let response = service.clone().oneshot(Request::new(())).await.unwrap();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -79,6 +90,8 @@ async fn in_flight_gauge_and_rejected_counter() {
     assert_eq!(probe.status(), StatusCode::OK);
     totals.update(&snapshotter);
     assert_eq!(totals.rejected, 3);
-    assert_eq!(totals.in_flight, 0.0);
-    run.await.unwrap();
+    held.into_body().collect().await.unwrap();
+    let report = run.await.unwrap();
+    assert!(report.drained);
+    assert_eq!(totals.update(&snapshotter).in_flight, Some(0.0));
 }

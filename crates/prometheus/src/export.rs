@@ -199,7 +199,9 @@ impl FinalExport {
         self
     }
 
-    /// Registers the export as a [`Shutdown::before_done`] step.
+    /// Registers the export as a [`Shutdown::before_done`] step, and
+    /// [tracks](PrometheusMetrics::track) the shutdown's requests in flight
+    /// in every render.
     ///
     /// # Errors
     ///
@@ -217,6 +219,7 @@ impl FinalExport {
     /// assert!(FinalExport::new(&metrics).register(&shutdown).is_err()); // too late
     /// ```
     pub fn register(self, shutdown: &Shutdown) -> Result<(), RegisterError> {
+        self.metrics.track(shutdown);
         shutdown.before_done("prometheus-final-export", move |_report| async move {
             self.run().await;
         })

@@ -1,16 +1,18 @@
 //! Installing the Prometheus recorder, and the handle that renders it.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use metrics::Gauge;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 use winddown_core::metric_names::{
     ANNOUNCE_DURATION_SECONDS, DRAIN_DURATION_SECONDS, DURATION_BUCKETS, HOOK_DURATION_SECONDS,
-    SHUTDOWN_DURATION_SECONDS, describe,
+    INFLIGHT_REQUESTS, SHUTDOWN_DURATION_SECONDS, describe,
 };
+use winddown_core::{RequestGate, Shutdown};
 
 use crate::linger::{LingerOutcome, Scrapes};
 use crate::{FinalExport, InstallError, MetricsService};
@@ -30,6 +32,27 @@ const HISTOGRAMS: [&str; 4] = [
 pub(crate) struct Shared {
     pub(crate) handle: PrometheusHandle,
     pub(crate) scrapes: Scrapes,
+    /// The gates of the tracked shutdowns, and this recorder's
+    /// `winddown_inflight_requests` gauge that each render sets to the sum
+    /// of their counts.
+    tracked: Mutex<Vec<RequestGate>>,
+    in_flight: Gauge,
+}
+
+impl Shared {
+    /// Renders every metric, with the tracked requests in flight counted
+    /// now.
+    pub(crate) fn render(&self) -> String {
+        let tracked = self.tracked.lock().unwrap_or_else(PoisonError::into_inner);
+        if !tracked.is_empty() {
+            let count: usize = tracked.iter().map(RequestGate::in_flight_count).sum();
+            // Lossless for any count below 2^53.
+            #[allow(clippy::cast_precision_loss)]
+            self.in_flight.set(count as f64);
+        }
+        drop(tracked);
+        self.handle.render()
+    }
 }
 
 /// A handle to the Prometheus recorder: renders the text format, serves
@@ -168,11 +191,16 @@ impl PrometheusMetrics {
     /// ```
     pub fn build(builder: PrometheusBuilder) -> (PrometheusRecorder, PrometheusMetrics) {
         let recorder = with_winddown_buckets(builder).build_recorder();
-        metrics::with_local_recorder(&recorder, describe);
+        let in_flight = metrics::with_local_recorder(&recorder, || {
+            describe();
+            metrics::gauge!(INFLIGHT_REQUESTS)
+        });
         let metrics = PrometheusMetrics {
             shared: Arc::new(Shared {
                 handle: recorder.handle(),
                 scrapes: Scrapes::default(),
+                tracked: Mutex::new(Vec::new()),
+                in_flight,
             }),
         };
         (recorder, metrics)
@@ -206,7 +234,43 @@ impl PrometheusMetrics {
     /// assert!(text.contains(r#"winddown_hook_duration_seconds_count{hook="db"} 1"#));
     /// ```
     pub fn render(&self) -> String {
-        self.shared.handle.render()
+        self.shared.render()
+    }
+
+    /// Reports the requests in flight of `shutdown` (those its
+    /// [`RequestGate`] admitted, e.g. through `winddown_http::DrainLayer`)
+    /// as the `winddown_inflight_requests` gauge, counted at each render:
+    /// every scrape, push and textfile carries the count of that moment.
+    /// Several tracked shutdowns are summed. [`FinalExport::register`] tracks
+    /// its shutdown.
+    ///
+    /// Requests are counted, not reported one by one: a request pays for
+    /// no metric on its way through. Without tracking, the gauge is set at
+    /// each change of the shutdown's state only.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_prometheus::PrometheusMetrics;
+    ///
+    /// let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// metrics.track(&shutdown);
+    ///
+    /// let admission = shutdown.request_gate().try_admit();
+    /// assert!(metrics.render().contains("winddown_inflight_requests 1"));
+    /// drop(admission);
+    /// assert!(metrics.render().contains("winddown_inflight_requests 0"));
+    /// ```
+    pub fn track(&self, shutdown: &Shutdown) {
+        let gate = shutdown.request_gate();
+        let mut tracked = self
+            .shared
+            .tracked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !tracked.iter().any(|known| known.same_gate(&gate)) {
+            tracked.push(gate);
+        }
     }
 
     /// The tower service answering `GET /metrics`.

@@ -9,7 +9,7 @@ use metrics::Unit;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use winddown_core::metric_names::{
     ABANDONED_REQUESTS_TOTAL, ANNOUNCE_DURATION_SECONDS, DRAIN_DURATION_SECONDS,
-    HOOK_DURATION_SECONDS, SHUTDOWN_DURATION_SECONDS, STATE, describe,
+    HOOK_DURATION_SECONDS, INFLIGHT_REQUESTS, SHUTDOWN_DURATION_SECONDS, STATE, describe,
 };
 use winddown_core::{Phase, Shutdown, hook_fn};
 
@@ -140,6 +140,12 @@ fn a_shutdown_records_every_step_with_its_labels() {
             (count, DebugValue::Counter(1)),
         ),
         (STATE.to_owned(), (count, DebugValue::Gauge(4.0.into()))),
+        // Set at each change of state; the request above is a guard, not
+        // an admitted HTTP request.
+        (
+            INFLIGHT_REQUESTS.to_owned(),
+            (count, DebugValue::Gauge(0.0.into())),
+        ),
     ]
     .into_iter()
     .collect();

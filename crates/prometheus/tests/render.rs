@@ -83,6 +83,8 @@ fn the_text_has_help_type_buckets_sum_and_count() {
         "winddown_abandoned_requests_total 0",
         "# TYPE winddown_state gauge",
         "winddown_state 4",
+        "# TYPE winddown_inflight_requests gauge",
+        "winddown_inflight_requests 0",
     ] {
         assert!(has(line), "missing line {line:?} in\n{text}");
     }
@@ -111,7 +113,8 @@ fn the_text_has_help_type_buckets_sum_and_count() {
                 || name.ends_with("_seconds_sum")
                 || name.ends_with("_seconds_count")
                 || name.ends_with("_total")
-                || name == "winddown_state",
+                || name == "winddown_state"
+                || name == "winddown_inflight_requests",
             "unexpected sample name {name:?}"
         );
     }

@@ -254,7 +254,10 @@ impl Shutdown {
     fn publish(&self, state: State) {
         self.inner.state_tx.send_replace(state);
         #[cfg(feature = "metrics")]
-        crate::metric_names::record_state(state);
+        {
+            crate::metric_names::record_state(state);
+            crate::metric_names::record_in_flight_requests(self.inner.gate.admitted());
+        }
     }
 
     /// Installs the configured signal handlers (SIGTERM and SIGINT by

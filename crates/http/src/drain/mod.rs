@@ -37,10 +37,12 @@
 //! - The inner service's error type is kept, so in axum (where layers must
 //!   be `Infallible`) `Router::layer(DrainLayer::new(shutdown))` just works.
 //! - Metrics, through the `metrics` facade: the
-//!   `winddown_inflight_requests` gauge and the
-//!   `winddown_rejected_requests_total` counter. The gauge is registered
-//!   once per shutdown, with the recorder in effect at its first admitted
-//!   request, so install the recorder before serving.
+//!   `winddown_rejected_requests_total` counter, and the requests in flight
+//!   as the `winddown_inflight_requests` gauge. Like tower-http's
+//!   `InFlightRequests`, requests are counted, not reported one by one: the
+//!   shutdown sets the gauge at each change of state, and
+//!   `winddown_prometheus::PrometheusMetrics::track` (which
+//!   `FinalExport::register` calls) sets it at every scrape.
 //!
 //! # Examples
 //!

@@ -113,7 +113,7 @@ impl<B> Service<Request<B>> for MetricsService {
         }
         let shared = &self.metrics.shared;
         let late = shared.scrapes.starting();
-        let text = Bytes::from(shared.handle.render());
+        let text = Bytes::from(shared.render());
         let length = HeaderValue::from(text.len());
         let body = if method == Method::HEAD {
             MetricsBody::empty()
