@@ -102,8 +102,8 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response, Version};
 use tower::Service;
-use winddown_core::Shutdown;
 use winddown_core::metric_names::REJECTED_REQUESTS_TOTAL;
+use winddown_core::{Admission, Shutdown};
 
 pub use body::{DrainBody, DrainEnded};
 pub use layer::DrainLayer;
@@ -251,17 +251,21 @@ where
 
     #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // Admitted before the request is read: the request has usually just
+        // been moved here, and reading it at once would wait for that copy;
+        // the admission's atomic operation waits for it anyway. An exempt
+        // request gives its admission back at once.
+        let admission = self.config.gate.try_admit();
         let dialect = Dialect::of(&req);
         if self.config.exempt.has_predicates() {
-            return self.call_with_predicates(req, dialect);
+            return self.call_with_predicates(req, admission, dialect);
         }
         // The request is looked at by reference and moved once, to the
         // inner service: a request is a few hundred bytes.
         if self.config.exempt.matches_path(&req) {
-            let shutdown = self.config.shutdown.clone();
-            return ResponseFuture::exempt(self.inner.call(req), shutdown, dialect);
+            return self.call_exempt(req, admission, dialect);
         }
-        match self.config.gate.try_admit() {
+        match admission {
             Some(admission) => {
                 let retry_secs = self.config.retry_secs;
                 ResponseFuture::counted(self.inner.call(req), admission, dialect, retry_secs)
@@ -279,6 +283,7 @@ impl<S> Drain<S> {
     fn call_with_predicates<R, B>(
         &mut self,
         req: Request<R>,
+        admission: Option<Admission>,
         dialect: Dialect,
     ) -> ResponseFuture<S::Future>
     where
@@ -290,20 +295,36 @@ impl<S> Drain<S> {
         } else {
             exempt.check_predicates(req)
         };
+        if exempt {
+            return self.call_exempt(req, admission, dialect);
+        }
         // The same as the end of `call`, written out again: sharing it
         // through a helper made the common request run about 30 more
         // instructions (callgrind over `benches/layer.rs`).
-        if exempt {
-            let shutdown = self.config.shutdown.clone();
-            return ResponseFuture::exempt(self.inner.call(req), shutdown, dialect);
-        }
-        match self.config.gate.try_admit() {
+        match admission {
             Some(admission) => {
                 let retry_secs = self.config.retry_secs;
                 ResponseFuture::counted(self.inner.call(req), admission, dialect, retry_secs)
             }
             None => self.reject(dialect),
         }
+    }
+
+    /// An exempt request: served in every state, not counted.
+    #[cold]
+    #[inline(never)]
+    fn call_exempt<R, B>(
+        &mut self,
+        req: Request<R>,
+        admission: Option<Admission>,
+        dialect: Dialect,
+    ) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<R>, Response = Response<B>>,
+    {
+        drop(admission);
+        let shutdown = self.config.shutdown.clone();
+        ResponseFuture::exempt(self.inner.call(req), shutdown, dialect)
     }
 }
 
