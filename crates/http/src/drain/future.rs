@@ -8,7 +8,7 @@ use std::task::{Context, Poll, ready};
 use http::header::CONNECTION;
 use http::{HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
-use winddown_core::{Admission, Shutdown};
+use winddown_core::Admission;
 
 use super::body::{DrainBody, rejection};
 use super::cut::Cut;
@@ -30,10 +30,11 @@ pin_project! {
         inner: Option<F>,
         // A counted request's place in flight; taken when the future completes.
         admission: Option<Admission>,
-        // An exempt request's shutdown; taken when the future completes.
-        exempt: Option<Shutdown>,
         cut: Cut,
         dialect: Dialect,
+        // An exempt request's answer closes its HTTP/1 connection: whether
+        // shutdown had started when it came in.
+        exempt_close: bool,
         // For the 503 of a request refused or abandoned.
         retry_secs: u64,
     }
@@ -50,21 +51,22 @@ impl<F> ResponseFuture<F> {
         ResponseFuture {
             inner: Some(inner),
             admission: Some(admission),
-            exempt: None,
             cut: Cut::default(),
             dialect,
+            exempt_close: false,
             retry_secs,
         }
     }
 
+    /// An exempt request: not counted; `close` if shutdown has started.
     #[inline]
-    pub(crate) fn exempt(inner: F, shutdown: Shutdown, dialect: Dialect) -> Self {
+    pub(crate) fn exempt(inner: F, close: bool, dialect: Dialect) -> Self {
         ResponseFuture {
             inner: Some(inner),
             admission: None,
-            exempt: Some(shutdown),
             cut: Cut::default(),
             dialect,
+            exempt_close: close,
             retry_secs: 0,
         }
     }
@@ -73,9 +75,9 @@ impl<F> ResponseFuture<F> {
         ResponseFuture {
             inner: None,
             admission: None,
-            exempt: None,
             cut: Cut::default(),
             dialect,
+            exempt_close: false,
             retry_secs,
         }
     }
@@ -115,14 +117,14 @@ where
             Ok(response) => response,
             Err(error) => {
                 // The request is no longer in flight.
-                finish(this.admission, this.exempt);
+                finish(this.admission);
                 return Poll::Ready(Err(error));
             }
         };
         let admission = this.admission.take();
         let shutting_down = match &admission {
             Some(admission) => admission.is_shutting_down(),
-            None => exempt_shutting_down(this.exempt),
+            None => *this.exempt_close,
         };
         if this.dialect.http1 && shutting_down {
             close_connection(&mut response);
@@ -136,26 +138,8 @@ where
 /// Ends a request whose handler failed.
 #[cold]
 #[inline(never)]
-fn finish(admission: &mut Option<Admission>, exempt: &mut Option<Shutdown>) {
+fn finish(admission: &mut Option<Admission>) {
     *admission = None;
-    *exempt = None;
-}
-
-/// Whether the shutdown of an exempt request has been triggered; its
-/// shutdown is let go, as the response is ready.
-#[cold]
-#[inline(never)]
-fn exempt_shutting_down(exempt: &mut Option<Shutdown>) -> bool {
-    match exempt.take() {
-        Some(shutdown) => shutdown.is_shutting_down(),
-        None => polled_after_completion(),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn polled_after_completion() -> ! {
-    panic!("ResponseFuture polled after completion")
 }
 
 /// The inner future is pending: a counted request waits for the drain's end

@@ -20,7 +20,9 @@
 //!   [`DrainLayer::exempt_paths`], [`DrainLayer::exempt_methods`] and
 //!   [`DrainLayer::exempt_if`]) are passed through in every state and are
 //!   not counted in flight, so a scrape never holds the drain open. An
-//!   exempt path the application does not route reaches its fallback.
+//!   exempt path the application does not route reaches its fallback. An
+//!   exempt request that came in after the trigger is answered with
+//!   `Connection: close` on HTTP/1.
 //! - **In flight**: every other request is admitted through the shutdown's
 //!   [`RequestGate`](winddown_core::RequestGate) and counts from the call
 //!   until its response body has been fully sent or dropped, so a streaming
@@ -322,9 +324,10 @@ impl<S> Drain<S> {
     where
         S: Service<Request<R>, Response = Response<B>>,
     {
+        // Admitted means running or announcing; refused means draining.
+        let shutting_down = admission.as_ref().is_none_or(Admission::is_shutting_down);
         drop(admission);
-        let shutdown = self.config.shutdown.clone();
-        ResponseFuture::exempt(self.inner.call(req), shutdown, dialect)
+        ResponseFuture::exempt(self.inner.call(req), shutting_down, dialect)
     }
 }
 
