@@ -55,28 +55,22 @@ pin_project! {
     /// short plain-text message; for a gRPC refusal it is empty.
     ///
     /// See the [module docs](super) for an example.
+    //
+    // Plain `Option`s rather than an enum of the kinds of body: the inner
+    // body stays as cheap to move and poll as it is, and ending a counted
+    // body is dropping its admission in place, not replacing a tag.
     pub struct DrainBody<B> {
-        // `None` for a refusal. (An `Option` and a small tag rather than an
-        // enum with the body in one of its variants: the body stays as
-        // cheap to move and poll as the inner one.)
+        // The served body; `None` for a refusal, and once a counted body
+        // has ended, failed or been cut.
         #[pin]
         inner: Option<B>,
-        track: Track,
+        // A counted request's place in flight, until its body ends.
+        admission: Option<Admission>,
+        // A refusal's message, not sent yet (boxed: refusals are rare, and
+        // every body pays for the size of this field).
+        message: Option<Box<Bytes>>,
         cut: Cut,
     }
-}
-
-/// What a body does besides passing on the inner one's frames.
-enum Track {
-    /// A counted request's: in flight until the body ends, fails or is cut.
-    Counted(Admission),
-    /// An exempt request's: frames passed through, nothing else.
-    Exempt,
-    /// A refusal's message, not sent yet (boxed: refusals are rare, and
-    /// every body pays for the size of this tag).
-    Message(Box<Bytes>),
-    /// Ended, failed or cut: no more frames.
-    Ended,
 }
 
 impl<B> DrainBody<B> {
@@ -85,10 +79,8 @@ impl<B> DrainBody<B> {
     pub(crate) fn new(body: B, admission: Option<Admission>, cut: Cut) -> Self {
         DrainBody {
             inner: Some(body),
-            track: match admission {
-                Some(admission) => Track::Counted(admission),
-                None => Track::Exempt,
-            },
+            admission,
+            message: None,
             cut,
         }
     }
@@ -97,7 +89,8 @@ impl<B> DrainBody<B> {
     fn message(text: Bytes) -> Self {
         DrainBody {
             inner: None,
-            track: Track::Message(Box::new(text)),
+            admission: None,
+            message: Some(Box::new(text)),
             cut: Cut::default(),
         }
     }
@@ -106,7 +99,8 @@ impl<B> DrainBody<B> {
     fn message_ended() -> Self {
         DrainBody {
             inner: None,
-            track: Track::Ended,
+            admission: None,
+            message: None,
             cut: Cut::default(),
         }
     }
@@ -144,17 +138,61 @@ impl<B> DrainBody<B> {
     /// # }
     /// ```
     pub fn is_in_flight(&self) -> bool {
-        matches!(self.track, Track::Counted(_))
+        self.admission.is_some()
     }
 }
 
-/// Ends a counted body because the drain ended: the request leaves the
-/// count.
+/// Ends a counted body that failed or was cut: the inner body is not
+/// polled again, and the request leaves the count.
 #[cold]
 #[inline(never)]
-fn cut(track: &mut Track) -> BoxError {
-    *track = Track::Ended;
+fn end<B>(mut inner: Pin<&mut Option<B>>, admission: &mut Option<Admission>) {
+    inner.set(None);
+    *admission = None;
+}
+
+/// Ends a counted body because the drain ended.
+#[cold]
+#[inline(never)]
+fn cut<B>(inner: Pin<&mut Option<B>>, admission: &mut Option<Admission>) -> BoxError {
+    end(inner, admission);
     DrainEnded.into()
+}
+
+/// A counted body's inner body failed, or is pending: out of line, so that
+/// the common path (a frame, or the end) stays small enough to be inlined
+/// into the caller's loop.
+#[cold]
+#[inline(never)]
+fn not_a_frame<B>(
+    polled: Poll<Option<Result<Frame<B::Data>, B::Error>>>,
+    inner: Pin<&mut Option<B>>,
+    admission: &mut Option<Admission>,
+    watch: &mut Cut,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<B::Data>, BoxError>>>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    match polled {
+        Poll::Ready(Some(Err(error))) => {
+            end(inner, admission);
+            Poll::Ready(Some(Err(error.into())))
+        }
+        Poll::Pending => {
+            let Some(held) = admission.as_ref() else {
+                return Poll::Pending;
+            };
+            if watch.poll_ended(held, cx).is_ready() {
+                return Poll::Ready(Some(Err(cut(inner, admission))));
+            }
+            Poll::Pending
+        }
+        // The frames and the end are handled by the caller.
+        Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+        Poll::Ready(None) => Poll::Ready(None),
+    }
 }
 
 /// The frames of an exempt body, a refusal's message, or an ended body.
@@ -162,7 +200,7 @@ fn cut(track: &mut Track) -> BoxError {
 #[inline(never)]
 fn poll_other<B>(
     inner: Pin<&mut Option<B>>,
-    track: &mut Track,
+    message: &mut Option<Box<Bytes>>,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>>
 where
@@ -170,16 +208,10 @@ where
     B::Data: From<Bytes>,
     B::Error: Into<BoxError>,
 {
-    match (inner.as_pin_mut(), &*track) {
-        (Some(body), Track::Exempt) => body.poll_frame(cx).map_err(Into::into),
-        (None, Track::Message(_)) => {
-            let Track::Message(text) = std::mem::replace(track, Track::Ended) else {
-                unreachable!("matched above");
-            };
-            Poll::Ready(Some(Ok(Frame::data((*text).into()))))
-        }
-        _ => Poll::Ready(None),
+    if let Some(body) = inner.as_pin_mut() {
+        return body.poll_frame(cx).map_err(Into::into);
     }
+    Poll::Ready(message.take().map(|text| Ok(Frame::data((*text).into()))))
 }
 
 /// The 503 answered while draining, or to a handler still pending when the
@@ -227,62 +259,56 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let Track::Counted(admission) = &*this.track else {
-            return poll_other(this.inner, this.track, cx);
-        };
-        let Some(body) = this.inner.as_pin_mut() else {
-            unreachable!("a counted body has an inner body");
+        let mut this = self.project();
+        let Some(admission) = this.admission.as_ref() else {
+            return poll_other(this.inner, this.message, cx);
         };
         if admission.is_drain_ended() {
-            return Poll::Ready(Some(Err(cut(this.track))));
+            return Poll::Ready(Some(Err(cut(this.inner, this.admission))));
         }
+        let Some(body) = this.inner.as_mut().as_pin_mut() else {
+            unreachable!("a counted body has an inner body until it ends");
+        };
         match body.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
-            Poll::Ready(Some(Err(error))) => {
-                *this.track = Track::Ended;
-                Poll::Ready(Some(Err(error.into())))
-            }
             Poll::Ready(None) => {
-                *this.track = Track::Ended;
+                // Ended: the request leaves the count. The inner body is
+                // let go with this one; polled again, it answers as it
+                // would without the layer.
+                *this.admission = None;
                 Poll::Ready(None)
             }
-            Poll::Pending => {
-                if this.cut.poll_ended(admission, cx).is_ready() {
-                    return Poll::Ready(Some(Err(cut(this.track))));
-                }
-                Poll::Pending
-            }
+            other => not_a_frame(other, this.inner, this.admission, this.cut, cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match (&self.inner, &self.track) {
-            (_, Track::Ended) => true,
-            (None, _) => false,
-            (Some(body), _) => body.is_end_stream(),
+        match &self.inner {
+            Some(body) => body.is_end_stream(),
+            None => self.message.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match (&self.inner, &self.track) {
-            (None, Track::Message(text)) => SizeHint::with_exact(text.len() as u64),
-            (_, Track::Ended) | (None, _) => SizeHint::with_exact(0),
+        match (&self.inner, &self.message) {
             (Some(body), _) => body.size_hint(),
+            (None, Some(text)) => SizeHint::with_exact(text.len() as u64),
+            (None, None) => SizeHint::with_exact(0),
         }
     }
 }
 
 impl<B> fmt::Debug for DrainBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let track = match self.track {
-            Track::Counted(_) => "counted",
-            Track::Exempt => "exempt",
-            Track::Message(_) => "message",
-            Track::Ended => "ended",
+        let kind = match (&self.inner, &self.admission, &self.message) {
+            (Some(_), Some(_), _) => "counted",
+            // Exempt, or counted and ended: passed through.
+            (Some(_), None, _) => "passing through",
+            (None, _, Some(_)) => "message",
+            (None, _, None) => "ended",
         };
         f.debug_struct("DrainBody")
-            .field("track", &track)
+            .field("kind", &kind)
             .finish_non_exhaustive()
     }
 }
