@@ -159,13 +159,16 @@ fn cut<B>(inner: Pin<&mut Option<B>>, admission: &mut Option<Admission>) -> BoxE
     DrainEnded.into()
 }
 
+/// What polling a body gives.
+type Polled<B> = Poll<Option<Result<Frame<<B as Body>::Data>, <B as Body>::Error>>>;
+
 /// A counted body's inner body failed, or is pending: out of line, so that
 /// the common path (a frame, or the end) stays small enough to be inlined
 /// into the caller's loop.
 #[cold]
 #[inline(never)]
 fn not_a_frame<B>(
-    polled: Poll<Option<Result<Frame<B::Data>, B::Error>>>,
+    polled: Polled<B>,
     inner: Pin<&mut Option<B>>,
     admission: &mut Option<Admission>,
     watch: &mut Cut,
