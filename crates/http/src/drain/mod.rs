@@ -259,30 +259,27 @@ where
         // request gives its admission back at once.
         let admission = self.config.gate.try_admit();
         let dialect = Dialect::of(&req);
-        if self.config.exempt.has_predicates() {
-            return self.call_with_predicates(req, admission, dialect);
-        }
         // The request is looked at by reference and moved once, to the
-        // inner service: a request is a few hundred bytes.
-        if self.config.exempt.matches_path(&req) {
-            return self.call_exempt(req, admission, dialect);
+        // inner service: a request is a few hundred bytes. Refused, exempt
+        // and predicate-checked requests go one way out of line.
+        let Some(admission) = admission else {
+            return self.call_other(req, None, dialect);
+        };
+        if self.config.exempt.has_predicates() || self.config.exempt.matches_path(&req) {
+            return self.call_other(req, Some(admission), dialect);
         }
-        match admission {
-            Some(admission) => {
-                let retry_secs = self.config.retry_secs;
-                ResponseFuture::counted(self.inner.call(req), admission, dialect, retry_secs)
-            }
-            None => self.reject(dialect),
-        }
+        let retry_secs = self.config.retry_secs;
+        ResponseFuture::counted(self.inner.call(req), admission, dialect, retry_secs)
     }
 }
 
 impl<S> Drain<S> {
-    /// [`call`](Service::call) when predicates were added: they see the
-    /// request head, which takes the request apart.
+    /// [`call`](Service::call) for a request that is refused, exempt, or
+    /// looked at by predicates (they see the request head, which takes the
+    /// request apart).
     #[cold]
     #[inline(never)]
-    fn call_with_predicates<R, B>(
+    fn call_other<R, B>(
         &mut self,
         req: Request<R>,
         admission: Option<Admission>,
@@ -294,15 +291,18 @@ impl<S> Drain<S> {
         let exempt = &self.config.exempt;
         let (exempt, req) = if exempt.matches_path(&req) {
             (true, req)
-        } else {
+        } else if exempt.has_predicates() {
             exempt.check_predicates(req)
+        } else {
+            (false, req)
         };
         if exempt {
-            return self.call_exempt(req, admission, dialect);
+            // Served in every state, not counted. Admitted means running or
+            // announcing; refused means draining.
+            let shutting_down = admission.as_ref().is_none_or(Admission::is_shutting_down);
+            drop(admission);
+            return ResponseFuture::exempt(self.inner.call(req), shutting_down, dialect);
         }
-        // The same as the end of `call`, written out again: sharing it
-        // through a helper made the common request run about 30 more
-        // instructions (callgrind over `benches/layer.rs`).
         match admission {
             Some(admission) => {
                 let retry_secs = self.config.retry_secs;
@@ -310,24 +310,6 @@ impl<S> Drain<S> {
             }
             None => self.reject(dialect),
         }
-    }
-
-    /// An exempt request: served in every state, not counted.
-    #[cold]
-    #[inline(never)]
-    fn call_exempt<R, B>(
-        &mut self,
-        req: Request<R>,
-        admission: Option<Admission>,
-        dialect: Dialect,
-    ) -> ResponseFuture<S::Future>
-    where
-        S: Service<Request<R>, Response = Response<B>>,
-    {
-        // Admitted means running or announcing; refused means draining.
-        let shutting_down = admission.as_ref().is_none_or(Admission::is_shutting_down);
-        drop(admission);
-        ResponseFuture::exempt(self.inner.call(req), shutting_down, dialect)
     }
 }
 
