@@ -31,15 +31,31 @@ fn get_v(path: &str, version: Version) -> Request<()> {
     Request::get(path).version(version).body(()).unwrap()
 }
 
+/// Runs the sequence in the background.
+fn spawn_run(shutdown: &Shutdown) -> tokio::task::JoinHandle<ShutdownReport> {
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move { shutdown.run().await })
+}
+
 /// Starts the sequence and waits until it has reached `state`.
 async fn advance_to(shutdown: &Shutdown, state: State) -> tokio::task::JoinHandle<ShutdownReport> {
     shutdown.trigger();
-    let run = tokio::spawn({
-        let s = shutdown.clone();
-        async move { s.run().await }
-    });
+    let run = spawn_run(shutdown);
     shutdown.reached(state).await;
     run
+}
+
+/// A cleanup hook that holds the sequence in cleanup until the returned
+/// sender is used (or dropped).
+fn hold_in_cleanup(shutdown: &Shutdown) -> tokio::sync::oneshot::Sender<()> {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    shutdown
+        .on_cleanup("hold", |_| async move {
+            let _ = released.await;
+            Ok(())
+        })
+        .unwrap();
+    release
 }
 
 /// A service answering `hello`, counting its calls and recording the
@@ -237,13 +253,7 @@ async fn retry_after_is_configurable_and_rounded_up() {
 async fn exempt_paths_are_served_in_every_state_and_never_counted() {
     let shutdown = shutdown(Duration::from_secs(5));
     // A hook that keeps the sequence in cleanup until released.
-    let (release, released) = tokio::sync::oneshot::channel::<()>();
-    shutdown
-        .on_cleanup("hold", |_| async move {
-            let _ = released.await;
-            Ok(())
-        })
-        .unwrap();
+    let release = hold_in_cleanup(&shutdown);
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(AtomicUsize::new(usize::MAX));
     let service = DrainLayer::new(shutdown.clone()).layer_service(hello(
@@ -280,10 +290,7 @@ async fn exempt_paths_are_served_in_every_state_and_never_counted() {
     check(State::Announcing).await;
     // Other work in flight keeps the sequence draining until released.
     let other_work = shutdown.in_flight_guard();
-    let run = tokio::spawn({
-        let s = shutdown.clone();
-        async move { s.run().await }
-    });
+    let run = spawn_run(&shutdown);
     shutdown.draining().await;
     check(State::Draining).await;
     drop(other_work);
@@ -677,13 +684,7 @@ async fn service_builder_extension_adds_the_layer() {
 #[tokio::test(start_paused = true)]
 async fn probes_follow_the_state() {
     let shutdown = shutdown(Duration::from_secs(5));
-    let (release, released) = tokio::sync::oneshot::channel::<()>();
-    shutdown
-        .on_cleanup("hold", |_| async move {
-            let _ = released.await;
-            Ok(())
-        })
-        .unwrap();
+    let release = hold_in_cleanup(&shutdown);
     let probe = |state: State| {
         let shutdown = shutdown.clone();
         async move {
@@ -709,10 +710,7 @@ async fn probes_follow_the_state() {
     let (status, text) = probe(State::Announcing).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(text, "not ready: shutting down (announcing)\n");
-    let run = tokio::spawn({
-        let s = shutdown.clone();
-        async move { s.run().await }
-    });
+    let run = spawn_run(&shutdown);
     shutdown.cleanup_started().await;
     assert_eq!(
         probe(State::Cleanup).await.0,
