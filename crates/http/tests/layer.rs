@@ -64,13 +64,36 @@ fn hello(
     shutdown: &Shutdown,
     calls: Arc<AtomicUsize>,
     seen_in_flight: Arc<AtomicUsize>,
-) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone {
+) -> impl Service<
+    Request<()>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
     let s = shutdown.clone();
     service_fn(move |_req: Request<()>| {
         calls.fetch_add(1, Ordering::SeqCst);
         seen_in_flight.store(s.in_flight_count(), Ordering::SeqCst);
         async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("hello")))) }
     })
+}
+
+/// [`hello`], boxed.
+type Hello = BoxCloneService<Request<()>, Response<Full<Bytes>>, Infallible>;
+
+/// The default layer around [`hello`], with its call counter and the
+/// in-flight count it saw at its last call (`usize::MAX` before the first).
+fn layered_hello(shutdown: &Shutdown) -> (Drain<Hello>, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(usize::MAX));
+    let inner = BoxCloneService::new(hello(shutdown, calls.clone(), seen.clone()));
+    (
+        DrainLayer::new(shutdown.clone()).layer_service(inner),
+        calls,
+        seen,
+    )
 }
 
 async fn body_text<B>(response: Response<B>) -> String
@@ -85,13 +108,7 @@ where
 #[tokio::test(start_paused = true)]
 async fn running_passes_through_and_counts_until_the_body_ends() {
     let shutdown = shutdown(Duration::from_secs(5));
-    let calls = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::new(AtomicUsize::new(0));
-    let service = DrainLayer::new(shutdown.clone()).layer_service(hello(
-        &shutdown,
-        calls.clone(),
-        seen.clone(),
-    ));
+    let (service, calls, seen) = layered_hello(&shutdown);
 
     let response = service.oneshot(get("/")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -128,12 +145,7 @@ async fn a_dropped_body_ends_the_request() {
 #[tokio::test(start_paused = true)]
 async fn announcing_serves_and_adds_connection_close_on_http1_only() {
     let shutdown = shutdown(Duration::from_secs(5));
-    let calls = Arc::new(AtomicUsize::new(0));
-    let service = DrainLayer::new(shutdown.clone()).layer_service(hello(
-        &shutdown,
-        calls.clone(),
-        Arc::default(),
-    ));
+    let (service, calls, _) = layered_hello(&shutdown);
     shutdown.trigger();
     assert_eq!(shutdown.state(), State::Announcing);
 
@@ -177,12 +189,7 @@ async fn upgrades_keep_their_connection_header() {
 #[tokio::test(start_paused = true)]
 async fn draining_rejects_new_requests_without_calling_the_service() {
     let shutdown = shutdown(Duration::from_secs(5));
-    let calls = Arc::new(AtomicUsize::new(0));
-    let service = DrainLayer::new(shutdown.clone()).layer_service(hello(
-        &shutdown,
-        calls.clone(),
-        Arc::default(),
-    ));
+    let (service, calls, _) = layered_hello(&shutdown);
     let run = advance_to(&shutdown, State::Draining).await;
 
     let response = service
@@ -254,13 +261,7 @@ async fn exempt_paths_are_served_in_every_state_and_never_counted() {
     let shutdown = shutdown(Duration::from_secs(5));
     // A hook that keeps the sequence in cleanup until released.
     let release = hold_in_cleanup(&shutdown);
-    let calls = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::new(AtomicUsize::new(usize::MAX));
-    let service = DrainLayer::new(shutdown.clone()).layer_service(hello(
-        &shutdown,
-        calls.clone(),
-        seen.clone(),
-    ));
+    let (service, calls, seen) = layered_hello(&shutdown);
 
     let check = |state: State| {
         let service = service.clone();
@@ -337,11 +338,7 @@ async fn exempt_matching_cannot_be_bypassed() {
         ("http://example.com/", false),
     ];
     let shutdown = shutdown(Duration::from_secs(5));
-    let service = DrainLayer::new(shutdown.clone()).layer_service(hello(
-        &shutdown,
-        Arc::default(),
-        Arc::default(),
-    ));
+    let (service, _, _) = layered_hello(&shutdown);
     let _run = advance_to(&shutdown, State::Draining).await;
     for &(uri, exempt) in cases {
         let response = service.clone().oneshot(get(uri)).await.unwrap();
@@ -395,12 +392,7 @@ async fn exempt_paths_can_be_replaced_and_extended() {
 #[tokio::test(start_paused = true)]
 async fn exempt_paths_are_exempt_for_get_and_head_only_by_default() {
     let shutdown = shutdown(Duration::from_secs(5));
-    let calls = Arc::new(AtomicUsize::new(0));
-    let service = DrainLayer::new(shutdown.clone()).layer_service(hello(
-        &shutdown,
-        calls.clone(),
-        Arc::default(),
-    ));
+    let (service, calls, _) = layered_hello(&shutdown);
     let _run = advance_to(&shutdown, State::Draining).await;
     let status = |method: http::Method, path: &str| {
         let service = service.clone();
