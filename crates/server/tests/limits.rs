@@ -21,7 +21,9 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, timeout};
 use winddown_server::Server;
 
-use common::{Client, LARGE_LEN, PROTOS, Proto, STACKS, Stack, fetch, shutdown, start_with};
+use common::{
+    Client, LARGE_LEN, PROTOS, Proto, STACKS, Stack, fetch, hold_in_cleanup, shutdown, start_with,
+};
 
 const MS: Duration = Duration::from_millis(1);
 /// Slack on a loaded 2-core machine for "closed at about that time".
@@ -356,12 +358,7 @@ async fn at_done_slow_and_stuck_clients_are_dropped_at_the_close_timeout() {
     let close_timeout = Duration::from_millis(750);
     for stack in STACKS {
         let sd = shutdown(Duration::ZERO, Duration::from_millis(500));
-        let (release, released) = tokio::sync::oneshot::channel::<()>();
-        sd.on_cleanup("hold", |_| async move {
-            let _ = released.await;
-            Ok(())
-        })
-        .unwrap();
+        let release = hold_in_cleanup(&sd);
         let server = Server::new(sd.clone()).close_timeout(close_timeout);
         let (addr, run) = start_with(stack, &sd, server).await;
 

@@ -15,8 +15,8 @@ use winddown_core::State;
 use winddown_server::Server;
 
 use common::{
-    Client, PROTOS, Proto, STACKS, STREAM_CHUNKS, Stack, fetch, raw, raw_status, read_all,
-    shutdown, slow_byte, start, start_with,
+    Client, PROTOS, Proto, STACKS, STREAM_CHUNKS, Stack, fetch, hold_in_cleanup, raw, raw_status,
+    read_all, shutdown, slow_byte, start, start_with,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -354,12 +354,7 @@ async fn exempt_paths_cannot_be_bypassed_over_the_wire() {
 async fn the_listener_stays_open_until_done_then_everything_closes() {
     each(stacks_over(Proto::Http1), |stack, _| async move {
         let sd = shutdown(Duration::ZERO, Duration::from_secs(5));
-        let (release, released) = tokio::sync::oneshot::channel::<()>();
-        sd.on_cleanup("hold", |_| async move {
-            let _ = released.await;
-            Ok(())
-        })
-        .unwrap();
+        let release = hold_in_cleanup(&sd);
         let (addr, run) = start(stack, &sd).await;
         let mut h1 = Client::connect(Proto::Http1, addr).await;
         let mut h2 = Client::connect(Proto::Http2, addr).await;
@@ -418,12 +413,7 @@ async fn the_listener_stays_open_until_done_then_everything_closes() {
 async fn a_request_sent_at_done_on_an_idle_connection_is_answered() {
     each(stacks_over(Proto::Http1), |stack, _| async move {
         let sd = shutdown(Duration::ZERO, Duration::from_secs(5));
-        let (release, released) = tokio::sync::oneshot::channel::<()>();
-        sd.on_cleanup("hold", |_| async move {
-            let _ = released.await;
-            Ok(())
-        })
-        .unwrap();
+        let release = hold_in_cleanup(&sd);
         let (addr, run) = start(stack, &sd).await;
 
         // A keep-alive connection that has served one request and is idle.

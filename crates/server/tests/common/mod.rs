@@ -156,6 +156,19 @@ pub fn shutdown(announce: Duration, drain_timeout: Duration) -> Shutdown {
         .build()
 }
 
+/// A cleanup hook that holds the sequence in cleanup until the returned
+/// sender is used (or dropped).
+pub fn hold_in_cleanup(shutdown: &Shutdown) -> tokio::sync::oneshot::Sender<()> {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    shutdown
+        .on_cleanup("hold", |_| async move {
+            let _ = released.await;
+            Ok(())
+        })
+        .unwrap();
+    release
+}
+
 /// Starts the app of `stack` on 127.0.0.1:0 under `Shutdown::run_until`.
 pub async fn start(stack: Stack, shutdown: &Shutdown) -> (SocketAddr, JoinHandle<ShutdownReport>) {
     start_with(stack, shutdown, Server::new(shutdown.clone())).await
