@@ -6,10 +6,12 @@
 //! HTTP/1.1 from HAProxy to the replicas, once with h2c (`proto h2`).
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +21,8 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use common::{Process, no_metrics_flush, service_command};
+
 /// The longest any single wait here may take.
 const BOUND: Duration = Duration::from_secs(20);
 const REPLICAS: usize = 3;
@@ -27,116 +31,6 @@ const ROUNDS: usize = 2;
 const CLIENTS: usize = 4;
 /// The most requests one client sends in a pass, whatever happens.
 const MAX_PER_CLIENT: usize = 20_000;
-
-/// A child whose stdout and stderr lines are collected; killed by its pid
-/// if the test fails half-way.
-struct Process {
-    name: String,
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Process {
-    fn start(name: &str, mut command: Command) -> Process {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
-        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-        let out: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
-        let err: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
-        for stream in [out, err] {
-            let (lines, name) = (lines.clone(), name.to_owned());
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    eprintln!("{name} | {line}");
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        Process {
-            name: name.to_owned(),
-            child,
-            lines,
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// How many output lines so far contain `needle`.
-    fn count(&self, needle: &str) -> usize {
-        self.lines().iter().filter(|l| l.contains(needle)).count()
-    }
-
-    /// Waits (bounded) until more than `seen` lines contain `needle`.
-    fn line_after(&mut self, needle: &str, seen: usize) -> String {
-        let deadline = Instant::now() + BOUND;
-        loop {
-            let lines = self.lines();
-            let matching: Vec<&String> = lines.iter().filter(|l| l.contains(needle)).collect();
-            if matching.len() > seen {
-                return matching[matching.len() - 1].clone();
-            }
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!(
-                    "{} exited ({status}) before printing {needle:?}:\n{}",
-                    self.name,
-                    lines.join("\n")
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} printed no new line with {needle:?} within {BOUND:?}:\n{}",
-                self.name,
-                lines.join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id();
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), pid.to_string()])
-            .status()
-            .expect("kill(1) runs");
-        assert!(
-            status.success(),
-            "kill -{signal} {pid} ({}) failed",
-            self.name
-        );
-    }
-
-    /// Waits (bounded) for the exit; its code.
-    fn wait(&mut self) -> i32 {
-        let deadline = Instant::now() + BOUND;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit within {BOUND:?}:\n{}",
-                self.name,
-                self.lines().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // Child::kill sends SIGKILL to this child's pid, nothing else.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Starts a replica on `addr` (port 0 the first time) and waits until it
 /// listens; the replica and the address it got.
@@ -148,21 +42,11 @@ fn replica_program() -> std::path::PathBuf {
 }
 
 fn start_replica(name: &str, addr: SocketAddr) -> (Process, SocketAddr) {
-    let mut command = Command::new(replica_program());
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let mut command = service_command(replica_program());
+    no_metrics_flush(&mut command)
         .env("APP__SERVER__ADDR", addr.to_string())
-        .env("APP__SHUTDOWN__ANNOUNCE_DELAY", "1s")
-        .env("APP__LOG__FORMAT", "text")
-        .env("APP__METRICS__LINGER", "0s")
-        .env("APP__METRICS__PUSHGATEWAY", "")
-        .env("APP__METRICS__TEXTFILE", "")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("LISTEN_FDS")
-        .env_remove("LISTEN_PID");
-    let mut replica = Process::start(name, command);
+        .env("APP__SHUTDOWN__ANNOUNCE_DELAY", "1s");
+    let replica = Process::start(name, command);
     let line = replica.line_after("listening on ", 0);
     let got = line
         .split("listening on ")
@@ -258,10 +142,10 @@ backend replicas
             .expect("the HAProxy configuration is written");
         let mut command = Command::new(haproxy_program().expect("haproxy was found before"));
         command.arg("-db").arg("-f").arg(&path);
-        let mut haproxy = Process::start("haproxy", command);
+        let haproxy = Process::start("haproxy", command);
         let deadline = Instant::now() + BOUND;
         loop {
-            if let Some(status) = haproxy.child.try_wait().expect("try_wait") {
+            if let Some(status) = haproxy.exit_status() {
                 let lines = haproxy.lines().join("\n");
                 assert!(
                     lines.contains("cannot bind socket"),
@@ -396,7 +280,7 @@ fn rolling_restart(server_options: &str) -> Outcome {
         replicas.push(replica);
         addrs.push(addr);
     }
-    let (mut haproxy, front) = start_haproxy(dir.path(), &addrs, server_options);
+    let (haproxy, front) = start_haproxy(dir.path(), &addrs, server_options);
 
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
@@ -441,7 +325,7 @@ fn rolling_restart(server_options: &str) -> Outcome {
 
     haproxy.signal("TERM");
     haproxy.wait();
-    for replica in &mut replicas {
+    for replica in &replicas {
         replica.signal("TERM");
         assert_eq!(replica.wait(), 0, "{}", replica.lines().join("\n"));
     }

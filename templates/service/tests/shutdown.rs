@@ -3,11 +3,14 @@
 //! traffic is served while announcing, then refused with 503, the slow
 //! request completes, the process exits 0, and the per-step timings come out.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::{Process, service_command};
 
 /// An HTTP/1.1 response.
 #[derive(Debug)]
@@ -109,91 +112,13 @@ fn poll_until(
     }
 }
 
-/// The service's process, killed if the test fails half-way.
-struct Service {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Service {
-    fn start(env: &[(&str, String)]) -> Service {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_{{project-name}}"));
-        command
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("APP__SERVER__ADDR", "127.0.0.1:0")
-            .env("APP__LOG__FORMAT", "text")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("the service starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                eprintln!("service | {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Service {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
+/// Starts the service with `env` on top of the shared settings.
+fn start_service(env: &[(&str, String)]) -> Process {
+    let mut command = service_command(env!("CARGO_BIN_EXE_{{project-name}}"));
+    for (key, value) in env {
+        command.env(key, value);
     }
-
-    /// Waits (at most 30 s) for an output line containing `needle`.
-    fn expect_line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no line with {needle:?}; output so far:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .expect("kill(1) runs");
-        assert!(status.success(), "kill -{name} failed");
-    }
-
-    /// Waits (at most 60 s) for the exit and returns its code and the rest
-    /// of the output.
-    fn wait(&mut self) -> (i32, String) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
-                    self.seen.push(line);
-                }
-                return (status.code().unwrap_or(-1), self.seen.join("\n"));
-            }
-            assert!(start.elapsed() < Duration::from_secs(60), "the service did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    Process::start("service", command)
 }
 
 {%- if metrics_flush != "none" %}
@@ -237,36 +162,22 @@ fn sigterm_during_a_slow_request_drains_and_exports_the_timings() {
 {%- if metrics_flush == "pushgateway" %}
     // A real Pushgateway on a loopback port of its own choosing: its
     // "Listening on" line says which.
-    let mut gateway = Command::new("prometheus-pushgateway")
-        .arg("--web.listen-address=127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("prometheus-pushgateway on PATH (Debian: apt-get install prometheus-pushgateway)");
-    let log = BufReader::new(gateway.stderr.take().expect("piped stderr"));
-    struct Killed(Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _gateway = Killed(gateway);
-    let mut lines = log.lines();
-    let gateway_addr: SocketAddr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .filter(|l| l.contains("msg=\"Listening on\""))
-        .find_map(|l| l.split("address=").nth(1)?.split_whitespace().next()?.parse().ok())
-        .expect("the Pushgateway says where it listens");
-    // Keep reading its log, so that it never writes to a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    // (Debian: apt-get install prometheus-pushgateway)
+    let mut command = Command::new("prometheus-pushgateway");
+    command.arg("--web.listen-address=127.0.0.1:0");
+    let gateway = Process::start("pushgateway", command);
+    let listening = gateway.nth_line("msg=\"Listening on\"", 0);
+    let gateway_addr: SocketAddr = listening
+        .split("address=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("the Pushgateway says where it listens: {listening:?}"));
     poll_until_up(gateway_addr);
     env.push(("APP__METRICS__PUSHGATEWAY", format!("http://{gateway_addr}")));
     env.push(("APP__METRICS__PUSH_INSTANCE", "test".to_owned()));
 {%- endif %}
-    let mut service = Service::start(&env);
-    let line = service.expect_line("listening on ");
+    let mut service = start_service(&env);
+    let line = service.next_line("listening on ");
     let addr: SocketAddr = line
         .rsplit("listening on ")
         .next()
@@ -309,11 +220,11 @@ fn sigterm_during_a_slow_request_drains_and_exports_the_timings() {
 {%- if metrics_flush == "linger" %}
     // Linger: after cleanup, /metrics answers one more scrape with the
     // per-step timings.
-    service.expect_line("waiting for a last scrape");
+    service.next_line("waiting for a last scrape");
     assert_step_metrics(&get(addr, "/metrics").body);
 {%- endif %}
 
-    let (code, output) = service.wait();
+    let (code, output) = service.wait_output();
     assert_eq!(code, 0, "a clean shutdown exits 0:\n{output}");
     assert_eq!(output.matches("job done").count(), 2, "both queued jobs ran:\n{output}");
     // The report's row for the worker's step: `1  finish_work  job-worker  0.512s  ok`.
@@ -378,18 +289,18 @@ fn a_duration_too_long_to_be_real_is_refused_not_a_panic() {
 
 #[test]
 fn json_logs_are_one_object_per_line() {
-    let mut service = Service::start(&[
+    let mut service = start_service(&[
         ("APP__LOG__FORMAT", "json".to_owned()),
         ("APP__SHUTDOWN__ANNOUNCE_DELAY", "0s".to_owned()),
         ("APP__METRICS__LINGER", "0s".to_owned()),
         ("APP__METRICS__PUSHGATEWAY", String::new()),
         ("APP__METRICS__TEXTFILE", String::new()),
     ]);
-    service.expect_line("listening on ");
+    service.next_line("listening on ");
     service.signal("TERM");
-    let (code, output) = service.wait();
+    let (code, output) = service.wait_output();
     assert_eq!(code, 0, "{output}");
-    for line in output.lines() {
+    for line in service.stdout() {
         assert!(
             line.starts_with('{') && line.ends_with('}'),
             "not a JSON object: {line:?}"
@@ -399,7 +310,7 @@ fn json_logs_are_one_object_per_line() {
 }
 
 /// Starts the service with a long linger and nothing else to flush.
-fn start_lingering(extra: &[(&str, String)]) -> (Service, SocketAddr) {
+fn start_lingering(extra: &[(&str, String)]) -> (Process, SocketAddr) {
     let mut env = vec![
         ("APP__SHUTDOWN__ANNOUNCE_DELAY", "0s".to_owned()),
         ("APP__METRICS__LINGER", "60s".to_owned()),
@@ -407,8 +318,8 @@ fn start_lingering(extra: &[(&str, String)]) -> (Service, SocketAddr) {
         ("APP__METRICS__TEXTFILE", String::new()),
     ];
     env.extend(extra.iter().cloned());
-    let mut service = Service::start(&env);
-    let line = service.expect_line("listening on ");
+    let mut service = start_service(&env);
+    let line = service.next_line("listening on ");
     let addr = line
         .rsplit("listening on ")
         .next()
@@ -420,11 +331,11 @@ fn start_lingering(extra: &[(&str, String)]) -> (Service, SocketAddr) {
 #[test]
 fn ctrl_c_with_no_scraper_exits_at_once() {
     // Nobody ever scrapes /metrics (a laptop): no last scrape to wait for.
-    let (mut service, addr) = start_lingering(&[]);
+    let (service, addr) = start_lingering(&[]);
     assert_eq!(get(addr, "/").status, 200);
     let signalled = Instant::now();
     service.signal("INT");
-    let (_, output) = service.wait();
+    let (_, output) = service.wait_output();
     let took = signalled.elapsed();
     // The linger is 60 s: exiting well within half of it means it did not wait.
     assert!(took < Duration::from_secs(30), "took {took:?}:\n{output}");
@@ -439,7 +350,7 @@ fn a_scraped_service_waits_for_its_last_scrape() {
     // A scraper: Prometheus scraped once before the shutdown.
     assert_eq!(get(addr, "/metrics").status, 200);
     service.signal("TERM");
-    service.expect_line("waiting for a last scrape");
+    service.next_line("waiting for a last scrape");
     // Still serving the probes and /metrics; refusing the rest with the
     // configured Retry-After.
     let refused = get(addr, "/");
@@ -452,7 +363,7 @@ fn a_scraped_service_waits_for_its_last_scrape() {
         "the last scrape carries the shutdown's figures:\n{}",
         last.body
     );
-    let (code, output) = service.wait();
+    let (code, output) = service.wait_output();
     assert_eq!(code, 0, "{output}");
     assert!(output.contains("linger: scraped after"), "{output}");
     assert!(!output.contains("no scraper seen"), "{output}");

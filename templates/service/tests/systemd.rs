@@ -4,131 +4,25 @@
 //! under load with nothing refused and nothing lost.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BOUND: Duration = Duration::from_secs(30);
+use common::{BOUND, Process, kill, no_metrics_flush, service_command};
+
 const ACTIVATE: &str = "systemd-socket-activate";
 
 /// The settings every run here shares: no metrics flush to wait for.
 fn command(program: &str) -> Command {
-    let mut command = Command::new(program);
+    let mut command = service_command(program);
+    no_metrics_flush(&mut command);
     command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("APP__SERVER__ADDR", "127.0.0.1:0")
-        .env("APP__LOG__FORMAT", "text")
-        .env("APP__METRICS__LINGER", "0s")
-        .env("APP__METRICS__PUSHGATEWAY", "")
-        .env("APP__METRICS__TEXTFILE", "")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("LISTEN_FDS")
-        .env_remove("LISTEN_PID")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-/// A child whose stdout and stderr lines are collected; killed by pid
-/// (with the instances it started) if the test fails half-way.
-struct Process {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    also_kill: Mutex<Vec<u32>>,
-}
-
-impl Process {
-    fn start(mut command: Command) -> Process {
-        let mut child = command.spawn().expect("the process starts");
-        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-        let out: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
-        let err: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
-        for stream in [out, err] {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    eprintln!("service | {line}");
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        Process {
-            child,
-            lines,
-            also_kill: Mutex::default(),
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    /// Waits (bounded) for the `n`th line (from 0) containing `needle`
-    /// (starting with it, if `needle` ends in a space).
-    fn nth_line(&self, needle: &str, n: usize) -> String {
-        let deadline = Instant::now() + BOUND;
-        let matches = |line: &String| {
-            if needle.ends_with(' ') {
-                line.starts_with(needle)
-            } else {
-                line.contains(needle)
-            }
-        };
-        loop {
-            if let Some(line) = self.lines().into_iter().filter(matches).nth(n) {
-                return line;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no line {n} with {needle:?}:\n{}",
-                self.lines().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    fn wait(&mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "did not exit:\n{}",
-                self.lines().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        for pid in self.also_kill.lock().unwrap().iter() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn kill(signal: &str, pid: u32) {
-    let status = Command::new("kill")
-        .args([format!("-{signal}"), pid.to_string()])
-        .status()
-        .expect("kill(1) runs");
-    assert!(status.success(), "kill -{signal} {pid} failed");
 }
 
 /// The address in a `listening on ADDR` line.
@@ -207,12 +101,12 @@ fn sd_notify_tells_systemd_each_state() {
         .env("NOTIFY_SOCKET", &notify.path)
         .env("APP__SHUTDOWN__ANNOUNCE_DELAY", "200ms")
         .env("APP__SHUTDOWN__TIMEOUT", "20s");
-    let mut service = Process::start(command);
+    let service = Process::start("service", command);
     assert_eq!(recv(), "READY=1\nSTATUS=serving\n");
     let addr = addr_of(&service.nth_line("listening on", 0));
     assert_eq!(get(addr, "/").expect("served once READY"), 200);
 
-    kill("TERM", service.child.id());
+    kill("TERM", service.id());
     let messages: Vec<String> = (0..4).map(|_| recv()).collect();
     assert_eq!(service.wait(), 0, "{}", service.lines().join("\n"));
     println!("{messages:#?}");
@@ -278,7 +172,7 @@ fn socket_activate(args: &[&str], env: &[(&str, &str)]) -> (Process, SocketAddr)
             command.arg("-E").arg(format!("{key}={value}"));
         }
         command.arg("-l").arg(addr.to_string()).args(args);
-        let mut process = Process::start(command);
+        let process = Process::start("service", command);
         let deadline = Instant::now() + BOUND;
         loop {
             let lines = process.lines();
@@ -311,7 +205,7 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
         "for i in $(seq {}); do (echo \"instance pid $BASHPID\"; LISTEN_PID=$BASHPID exec \"$0\"); done",
         RESTARTS + 1
     );
-    let (mut holder, addr) = socket_activate(
+    let (holder, addr) = socket_activate(
         &[
             "/bin/bash",
             "-c",
@@ -348,13 +242,13 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
         .collect();
 
     let instance = |holder: &Process, n: usize| -> u32 {
-        let line = holder.nth_line("instance pid ", n);
+        let line = holder.nth_line_starting("instance pid ", n);
         let pid = line
             .trim_start_matches("instance pid ")
             .trim()
             .parse()
             .unwrap();
-        holder.also_kill.lock().unwrap().push(pid);
+        holder.also_kill(pid);
         holder.nth_line("(socket passed by systemd)", n);
         pid
     };
@@ -535,8 +429,8 @@ fn sighup_hands_off_under_keep_alive_load_with_nothing_refused_or_lost() {
         .env("NOTIFY_SOCKET", &notify.path)
         .env("APP__SHUTDOWN__ANNOUNCE_DELAY", "1s")
         .env("APP__SHUTDOWN__TIMEOUT", "20s");
-    let mut old = Process::start(command);
-    let old_pid = old.child.id();
+    let old = Process::start("service", command);
+    let old_pid = old.id();
     assert_eq!(recv(), "READY=1\nSTATUS=serving\n");
     let addr = addr_of(&old.nth_line("listening on", 0));
 
@@ -579,7 +473,7 @@ fn sighup_hands_off_under_keep_alive_load_with_nothing_refused_or_lost() {
     more_served(50);
     kill("HUP", old_pid);
     let new_pid = pid_in(&old.nth_line("hand-off: the new process is ready", 0));
-    old.also_kill.lock().unwrap().push(new_pid);
+    old.also_kill(new_pid);
     assert_ne!(new_pid, old_pid);
     // systemd learns the new main pid from the old process, which then
     // sends nothing more (no STOPPING=1: the service is not stopping).
@@ -650,12 +544,12 @@ fn a_new_process_that_fails_leaves_the_old_one_serving() {
     command
         .env("CONFIG_FILE", &config)
         .env("APP__SHUTDOWN__ANNOUNCE_DELAY", "0s");
-    let mut old = Process::start(command);
+    let old = Process::start("service", command);
     let addr = addr_of(&old.nth_line("listening on", 0));
     assert_eq!(get(addr, "/").expect("served"), 200);
 
     std::fs::write(&config, "[shutdown]\ntimeout = \"ten\"\n").unwrap();
-    kill("HUP", old.child.id());
+    kill("HUP", old.id());
     let failed = old.nth_line("hand-off failed; this process keeps serving", 0);
     let _ = std::fs::remove_file(&config);
     assert!(failed.contains("exited before reporting ready"), "{failed}");
@@ -667,6 +561,6 @@ fn a_new_process_that_fails_leaves_the_old_one_serving() {
     for _ in 0..20 {
         assert_eq!(get(addr, "/").expect("still served"), 200);
     }
-    kill("TERM", old.child.id());
+    kill("TERM", old.id());
     assert_eq!(old.wait(), 0, "{}", old.lines().join("\n"));
 }
