@@ -215,31 +215,10 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
         &[("APP__SHUTDOWN__ANNOUNCE_DELAY", "1s")],
     );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
-    let started = Instant::now();
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
-            std::thread::spawn(move || {
-                for _ in 0..MAX_PER_CLIENT {
-                    if stop.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(120)
-                    {
-                        break;
-                    }
-                    match get(addr, "/") {
-                        Ok(200) => {
-                            ok.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Ok(status) => failures.lock().unwrap().push(format!("status {status}")),
-                        Err(error) => failures.lock().unwrap().push(error.to_string()),
-                    }
-                    std::thread::sleep(Duration::from_millis(3));
-                }
-            })
-        })
-        .collect();
+    // A new connection per request.
+    let load = Load::start(CLIENTS, MAX_PER_CLIENT, Duration::from_millis(3), || {
+        move || get(addr, "/").map_err(|error| error.to_string())
+    });
 
     let instance = |holder: &Process, n: usize| -> u32 {
         let line = holder.nth_line_starting("instance pid ", n);
@@ -252,35 +231,18 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
         holder.nth_line("(socket passed by systemd)", n);
         pid
     };
-    let more_served = |at_least: usize| {
-        let target = ok.load(Ordering::Relaxed) + at_least;
-        let deadline = Instant::now() + BOUND;
-        while ok.load(Ordering::Relaxed) < target {
-            assert!(
-                Instant::now() < deadline,
-                "not served: {:?}",
-                failures.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
     let mut pid = instance(&holder, 0);
     for n in 1..=RESTARTS {
-        more_served(30);
+        load.more_served(30);
         kill("TERM", pid);
         pid = instance(&holder, n);
-        more_served(30);
+        load.more_served(30);
     }
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.join().unwrap();
-    }
+    let (served, failures) = load.finish();
     kill("TERM", pid);
     assert_eq!(holder.wait(), 0, "{}", holder.lines().join("\n"));
-    let failures = failures.lock().unwrap();
     println!(
-        "{RESTARTS} restarts under load: {} answered 200, {} failed",
-        ok.load(Ordering::Relaxed),
+        "{RESTARTS} restarts under load: {served} answered 200, {} failed",
         failures.len()
     );
     assert!(
@@ -310,6 +272,85 @@ fn restarts_under_socket_activation_refuse_nothing_and_lose_nothing() {
         "{}",
         holder.lines().join("\n")
     );
+}
+
+/// Client threads sending requests until stopped, tallying the `200`s and
+/// everything else.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<String>>>,
+    clients: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// `clients` threads, each sending at most `max` requests with
+    /// `request` (one made per thread by `client`), `pause` apart, for at
+    /// most two minutes.
+    fn start<R>(clients: usize, max: usize, pause: Duration, client: impl Fn() -> R) -> Load
+    where
+        R: FnMut() -> Result<u16, String> + Send + 'static,
+    {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failures: Arc<Mutex<Vec<String>>> = Arc::default();
+        let started = Instant::now();
+        let clients = (0..clients)
+            .map(|_| {
+                let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
+                let mut request = client();
+                std::thread::spawn(move || {
+                    for _ in 0..max {
+                        if stop.load(Ordering::Relaxed)
+                            || started.elapsed() > Duration::from_secs(120)
+                        {
+                            break;
+                        }
+                        match request() {
+                            Ok(200) => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(status) => failures.lock().unwrap().push(format!("status {status}")),
+                            Err(failure) => failures.lock().unwrap().push(failure),
+                        }
+                        std::thread::sleep(pause);
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            ok,
+            failures,
+            clients,
+        }
+    }
+
+    /// Waits (bounded) until `at_least` more requests have been answered
+    /// `200`.
+    fn more_served(&self, at_least: usize) {
+        let target = self.ok.load(Ordering::Relaxed) + at_least;
+        let deadline = Instant::now() + BOUND;
+        while self.ok.load(Ordering::Relaxed) < target {
+            assert!(
+                Instant::now() < deadline,
+                "not served: {:?}",
+                self.failures.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Stops the clients; how many requests were answered `200`, and every
+    /// other outcome.
+    fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for client in self.clients {
+            client.join().unwrap();
+        }
+        let failures = self.failures.lock().unwrap().clone();
+        (self.ok.load(Ordering::Relaxed), failures)
+    }
 }
 
 /// A keep-alive HTTP/1.1 client: requests on one connection until the
@@ -434,43 +475,12 @@ fn sighup_hands_off_under_keep_alive_load_with_nothing_refused_or_lost() {
     assert_eq!(recv(), "READY=1\nSTATUS=serving\n");
     let addr = addr_of(&old.nth_line("listening on", 0));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
-    let started = Instant::now();
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (stop, ok, failures) = (stop.clone(), ok.clone(), failures.clone());
-            std::thread::spawn(move || {
-                let mut client = KeepAlive { addr, stream: None };
-                while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(90)
-                {
-                    match client.get() {
-                        Ok(200) => {
-                            ok.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Ok(status) => failures.lock().unwrap().push(format!("status {status}")),
-                        Err(failure) => failures.lock().unwrap().push(failure.to_string()),
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            })
-        })
-        .collect();
-    let more_served = |at_least: usize| {
-        let target = ok.load(Ordering::Relaxed) + at_least;
-        let deadline = Instant::now() + BOUND;
-        while ok.load(Ordering::Relaxed) < target {
-            assert!(
-                Instant::now() < deadline,
-                "not served: {:?}",
-                failures.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
+    let load = Load::start(CLIENTS, usize::MAX, Duration::from_millis(2), || {
+        let mut client = KeepAlive { addr, stream: None };
+        move || client.get().map_err(|failure| failure.to_string())
+    });
 
-    more_served(50);
+    load.more_served(50);
     kill("HUP", old_pid);
     let new_pid = pid_in(&old.nth_line("hand-off: the new process is ready", 0));
     old.also_kill(new_pid);
@@ -484,12 +494,8 @@ fn sighup_hands_off_under_keep_alive_load_with_nothing_refused_or_lost() {
     assert_eq!(old.wait(), 0, "{}", old.lines().join("\n"));
     assert!(alive(new_pid), "the new process is gone");
     // Only the new process is left to answer.
-    more_served(200);
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        client.join().unwrap();
-    }
-    let served = ok.load(Ordering::Relaxed);
+    load.more_served(200);
+    let (served, failures) = load.finish();
 
     // The new process stops on SIGTERM as usual, and tells systemd so.
     kill("TERM", new_pid);
@@ -500,7 +506,6 @@ fn sighup_hands_off_under_keep_alive_load_with_nothing_refused_or_lost() {
         assert!(Instant::now() < deadline, "pid {new_pid} did not exit");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let failures = failures.lock().unwrap();
     println!(
         "hand-off under keep-alive load: {served} answered 200, {} failed",
         failures.len()
