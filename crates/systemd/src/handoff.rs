@@ -291,9 +291,10 @@ impl Handoff {
     /// Installs a `SIGHUP` handler now (from here on `SIGHUP` no longer
     /// ends the process) and spawns a task that runs
     /// [`hand_off`](Self::hand_off) at each `SIGHUP`. A `SIGHUP` during a
-    /// hand-off, or once the shutdown has started, is ignored with a log
-    /// line; a failed hand-off is logged and this process keeps serving.
-    /// The task ends once a hand-off succeeded or the shutdown has started.
+    /// hand-off, or after one succeeded, is ignored with a log line; a
+    /// failed hand-off is logged and this process keeps serving. Once the
+    /// shutdown has started the task ends, and `SIGHUP` is ignored (the
+    /// handler stays installed, so it never ends the process).
     ///
     /// # Errors
     ///
@@ -320,6 +321,9 @@ impl Handoff {
         Ok(tokio::spawn(async move {
             loop {
                 tokio::select! {
+                    // A SIGHUP that comes with the trigger starts no
+                    // hand-off.
+                    biased;
                     () = self.shutdown.triggered() => return,
                     received = hangups.recv() => if received.is_none() { return },
                 }

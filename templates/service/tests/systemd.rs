@@ -36,11 +36,16 @@ fn addr_of(line: &str) -> SocketAddr {
 
 /// One request on a new connection, `Connection: close`: the status.
 fn get(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+    request(addr, "GET", path)
+}
+
+/// One request without a body on a new connection; the status.
+fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     stream.set_read_timeout(Some(BOUND))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw)?;
@@ -566,6 +571,20 @@ fn a_new_process_that_fails_leaves_the_old_one_serving() {
     for _ in 0..20 {
         assert_eq!(get(addr, "/").expect("still served"), 200);
     }
+
+    // Once shutting down, a SIGHUP starts no hand-off and does not end the
+    // process: its sequence runs to the end. A queued job keeps it in its
+    // sequence meanwhile (the worker finishes it before the exit).
+    assert_eq!(request(addr, "POST", "/jobs?ms=3000").expect("queued"), 202);
     kill("TERM", old.id());
+    old.nth_line("received SIGTERM: shutting down", 0);
+    kill("HUP", old.id());
     assert_eq!(old.wait(), 0, "{}", old.lines().join("\n"));
+    assert_eq!(
+        old.count("SIGHUP: handing the listening socket"),
+        1,
+        "one hand-off, the failed one:\n{}",
+        old.output()
+    );
+    old.nth_line("job done", 0);
 }
