@@ -31,28 +31,23 @@ fn logging_hook(log: &Log, name: &str, phase: Phase, sleep: Duration) -> impl Sh
     .phase(phase)
 }
 
+/// Registers [`logging_hook`] on `shutdown`.
+fn register_logged(shutdown: &Shutdown, log: &Log, name: &str, phase: Phase, sleep: Duration) {
+    shutdown
+        .register(logging_hook(log, name, phase, sleep))
+        .unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn phases_run_in_ascending_order_and_registration_order_inside() {
     let shutdown = quiet().build();
     let log: Log = Log::default();
-    shutdown
-        .register(logging_hook(&log, "telemetry", Phase::TELEMETRY, MS))
-        .unwrap();
-    shutdown
-        .register(logging_hook(&log, "db-a", Phase::CLOSE, MS))
-        .unwrap();
-    shutdown
-        .register(logging_hook(&log, "consumer", Phase::STOP_INTAKE, MS))
-        .unwrap();
-    shutdown
-        .register(logging_hook(&log, "db-b", Phase::CLOSE, MS))
-        .unwrap();
-    shutdown
-        .register(logging_hook(&log, "custom-250", Phase::new(250), MS))
-        .unwrap();
-    shutdown
-        .register(logging_hook(&log, "db-c", Phase::CLOSE, MS))
-        .unwrap();
+    register_logged(&shutdown, &log, "telemetry", Phase::TELEMETRY, MS);
+    register_logged(&shutdown, &log, "db-a", Phase::CLOSE, MS);
+    register_logged(&shutdown, &log, "consumer", Phase::STOP_INTAKE, MS);
+    register_logged(&shutdown, &log, "db-b", Phase::CLOSE, MS);
+    register_logged(&shutdown, &log, "custom-250", Phase::new(250), MS);
+    register_logged(&shutdown, &log, "db-c", Phase::CLOSE, MS);
     shutdown.trigger();
     let report = shutdown.run().await;
     let names: Vec<_> = report.hooks.iter().map(|h| h.name.as_str()).collect();
@@ -81,23 +76,15 @@ async fn a_concurrent_phase_runs_its_hooks_at_once() {
     let shutdown = quiet().concurrent_phase(Phase::FLUSH).build();
     let log: Log = Log::default();
     for name in ["f1", "f2", "f3"] {
-        shutdown
-            .register(logging_hook(
-                &log,
-                name,
-                Phase::FLUSH,
-                Duration::from_secs(1),
-            ))
-            .unwrap();
+        register_logged(&shutdown, &log, name, Phase::FLUSH, Duration::from_secs(1));
     }
-    shutdown
-        .register(logging_hook(
-            &log,
-            "close",
-            Phase::CLOSE,
-            Duration::from_secs(1),
-        ))
-        .unwrap();
+    register_logged(
+        &shutdown,
+        &log,
+        "close",
+        Phase::CLOSE,
+        Duration::from_secs(1),
+    );
     shutdown.trigger();
     let report = shutdown.run().await;
     assert_eq!(
@@ -121,14 +108,7 @@ async fn a_sequential_phase_adds_up() {
     let shutdown = quiet().build();
     let log: Log = Log::default();
     for name in ["f1", "f2", "f3"] {
-        shutdown
-            .register(logging_hook(
-                &log,
-                name,
-                Phase::FLUSH,
-                Duration::from_secs(1),
-            ))
-            .unwrap();
+        register_logged(&shutdown, &log, name, Phase::FLUSH, Duration::from_secs(1));
     }
     shutdown.trigger();
     assert_eq!(shutdown.run().await.cleanup, Duration::from_secs(3));
@@ -606,9 +586,7 @@ async fn exit_codes() {
 async fn run_until_drives_a_service_through_shutdown() {
     let shutdown = quiet().drain_timeout(Duration::from_secs(5)).build();
     let log: Log = Log::default();
-    shutdown
-        .register(logging_hook(&log, "db", Phase::CLOSE, MS))
-        .unwrap();
+    register_logged(&shutdown, &log, "db", Phase::CLOSE, MS);
     let service = {
         let (shutdown, log) = (shutdown.clone(), log.clone());
         async move {
