@@ -127,10 +127,11 @@ impl GateOwner {
 
     /// Resolves once the anchor has been released and every admission has
     /// ended. Cancel safe.
-    pub(crate) async fn wait_gone(&self, signals: &Signals) {
+    pub(crate) async fn wait_gone(&self) {
         // The gate's drop, which comes after its count reached zero, wakes
         // this waiter.
-        crate::wait::until_notified(&signals.gate_gone, || self.gate.weak.strong_count() == 0)
+        let gate = &self.gate;
+        crate::wait::until_notified(&gate.signals.gate_gone, || gate.weak.strong_count() == 0)
             .await;
     }
 }

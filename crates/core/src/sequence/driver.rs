@@ -95,7 +95,7 @@ impl Shutdown {
         let drain_deadline = deadline_after(drain_start, settings.drain_timeout).min(deadline);
         let drained = timeout_at(drain_deadline, async {
             inner.signals.in_flight.wait_idle().await;
-            inner.gate.wait_gone(&inner.signals).await;
+            inner.gate.wait_gone().await;
             inner.tracker.wait().await;
         })
         .await
