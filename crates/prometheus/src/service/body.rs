@@ -42,9 +42,11 @@ impl MetricsBody {
     }
 
     pub(super) fn scrape(text: Bytes, shared: Arc<Shared>, late: bool) -> Self {
-        // An empty rendering (nothing recorded yet) is still a scrape, but
-        // a connection never polls a body of length zero: count it when the
-        // body is dropped.
+        // An empty rendering is still a scrape, but a connection never
+        // polls a body of length zero: count it when the body is dropped.
+        // (The in-flight gauge is registered when the recorder is built, so
+        // a rendering is empty only once the exporter's idle timeout, if one
+        // is set, has expired every metric.)
         let empty = text.is_empty();
         MetricsBody {
             data: (!empty).then_some(text),
