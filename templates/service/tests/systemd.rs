@@ -60,6 +60,19 @@ fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other(format!("bad response {raw:?}")))
 }
 
+/// A path in the temporary directory that nothing else uses: the test's
+/// process id and the time in its name. The caller creates it exclusively.
+fn unique_temp_path(what: &str, extension: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "{{crate_name}}-{what}-{}-{}.{extension}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ))
+}
+
 /// A stand-in for systemd's notify socket at a fresh path; bind(2) creates
 /// the file and fails if anything is there. Removed when dropped.
 struct NotifySocket {
@@ -69,14 +82,7 @@ struct NotifySocket {
 
 impl NotifySocket {
     fn bind(what: &str) -> NotifySocket {
-        let path = std::env::temp_dir().join(format!(
-            "{{crate_name}}-{what}-{}-{}.sock",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
+        let path = unique_temp_path(what, "sock");
         let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
         socket.set_read_timeout(Some(BOUND)).unwrap();
         NotifySocket { socket, path }
@@ -532,14 +538,7 @@ fn sighup_hands_off_under_keep_alive_load_with_nothing_refused_or_lost() {
 fn a_new_process_that_fails_leaves_the_old_one_serving() {
     // A configuration the running process has loaded, then broken on disk:
     // the new process refuses it and exits at once.
-    let config = std::env::temp_dir().join(format!(
-        "{{crate_name}}-handoff-config-{}-{}.toml",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
+    let config = unique_temp_path("handoff-config", "toml");
     let good = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
         .unwrap();
     let mut file = std::fs::OpenOptions::new()

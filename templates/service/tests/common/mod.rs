@@ -137,23 +137,18 @@ impl Process {
 
     /// Waits (bounded) for the `n`th line (from 0) containing `needle`.
     pub fn nth_line(&self, needle: &str, n: usize) -> String {
-        self.await_line(needle, |lines| {
-            lines
-                .iter()
-                .filter(|line| line.contains(needle))
-                .nth(n)
-                .cloned()
-        })
+        self.nth_matching(needle, n, |line| line.contains(needle))
     }
 
     /// Waits (bounded) for the `n`th line (from 0) starting with `prefix`.
     pub fn nth_line_starting(&self, prefix: &str, n: usize) -> String {
-        self.await_line(prefix, |lines| {
-            lines
-                .iter()
-                .filter(|line| line.starts_with(prefix))
-                .nth(n)
-                .cloned()
+        self.nth_matching(prefix, n, |line| line.starts_with(prefix))
+    }
+
+    /// Waits (bounded) for the `n`th line (from 0) that `matches`.
+    fn nth_matching(&self, what: &str, n: usize, matches: impl Fn(&str) -> bool) -> String {
+        self.await_line(what, |lines| {
+            lines.iter().filter(|line| matches(line)).nth(n).cloned()
         })
     }
 
