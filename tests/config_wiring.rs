@@ -54,13 +54,7 @@ async fn retry_after_and_exempt_paths_from_the_file_reach_the_clients() {
     std::fs::remove_file(&file).unwrap();
     let shutdown = config.shutdown.builder().no_signals().build();
     // A hook that holds the sequence in cleanup until the probing is done.
-    let (release, held) = tokio::sync::oneshot::channel::<()>();
-    shutdown
-        .on_cleanup("held", |_| async move {
-            let _ = held.await;
-            Ok(())
-        })
-        .unwrap();
+    let release = winddown_testkit::hold_in_cleanup(&shutdown);
 
     let app = Router::new()
         .route("/", get(|| async { "hello" }))

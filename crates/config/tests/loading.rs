@@ -2,12 +2,11 @@
 //! check. The environment is passed explicitly, so tests never touch the
 //! process's.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use winddown_config::{BudgetCheck, BudgetProblem, Config, ConfigError, LogFormat, ShutdownConfig};
+use winddown_testkit::LogCapture;
 
 fn no_env() -> Vec<(String, String)> {
     Vec::new()
@@ -347,31 +346,10 @@ fn budget_check_error_refuses_the_configuration() {
     );
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn logged_while(f: impl FnOnce()) -> String {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .without_time()
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    let logs = LogCapture::default();
+    tracing::subscriber::with_default(logs.subscriber(), f);
+    logs.text()
 }
 
 #[test]

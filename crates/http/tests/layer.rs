@@ -13,6 +13,7 @@ use tower::util::BoxCloneService;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use winddown_core::{Shutdown, ShutdownReport, State};
 use winddown_http::{Drain, DrainEnded, DrainLayer, Probe, ServiceBuilderExt};
+use winddown_testkit::hold_in_cleanup;
 
 fn shutdown(drain_timeout: Duration) -> Shutdown {
     Shutdown::builder()
@@ -43,19 +44,6 @@ async fn advance_to(shutdown: &Shutdown, state: State) -> tokio::task::JoinHandl
     let run = spawn_run(shutdown);
     shutdown.reached(state).await;
     run
-}
-
-/// A cleanup hook that holds the sequence in cleanup until the returned
-/// sender is used (or dropped).
-fn hold_in_cleanup(shutdown: &Shutdown) -> tokio::sync::oneshot::Sender<()> {
-    let (release, released) = tokio::sync::oneshot::channel::<()>();
-    shutdown
-        .on_cleanup("hold", |_| async move {
-            let _ = released.await;
-            Ok(())
-        })
-        .unwrap();
-    release
 }
 
 /// A service answering `hello`, counting its calls and recording the

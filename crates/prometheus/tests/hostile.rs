@@ -4,12 +4,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use winddown_prometheus::{FinalExport, PrometheusMetrics, PushError, Pushgateway, write_textfile};
+use winddown_testkit::LogCapture;
 
 /// A scratch directory, removed at the end.
 struct Scratch(PathBuf);
@@ -137,21 +137,6 @@ fn links_planted_in_the_textfile_directory_are_never_followed() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), untouched);
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A gateway on 127.0.0.1 that reads one request and answers `status` with
 /// `body`, then closes. Returns its address.
 async fn hostile_gateway(status: &'static str, body: Vec<u8>) -> std::net::SocketAddr {
@@ -195,19 +180,13 @@ async fn hostile_gateway(status: &'static str, body: Vec<u8>) -> std::net::Socke
 /// Pushes through a `FinalExport` to `addr` and returns the error and
 /// everything logged.
 fn push_and_capture(addr: std::net::SocketAddr) -> (PushError, String) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .without_time()
-        .finish();
+    let logs = LogCapture::default();
     let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
     let gateway = Pushgateway::new(&format!("http://{addr}"), "orders")
         .unwrap()
         .instance("orders-0")
         .timeout(Duration::from_secs(20));
-    let report = tracing::subscriber::with_default(subscriber, || {
+    let report = tracing::subscriber::with_default(logs.subscriber(), || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -215,8 +194,7 @@ fn push_and_capture(addr: std::net::SocketAddr) -> (PushError, String) {
             .block_on(FinalExport::new(&metrics).pushgateway(gateway).run())
     });
     let error = report.push.unwrap().unwrap_err();
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    (error, logs)
+    (error, logs.text())
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! a process nobody ever scraped (a laptop, Ctrl+C) goes on at once and
 //! says so once; a scraped one still waits for, and gets, its last scrape.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,35 +12,15 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 use winddown_core::Shutdown;
 use winddown_prometheus::{FinalExport, LingerOutcome, PrometheusMetrics};
+use winddown_testkit::LogCapture;
 
 const LINGER: Duration = Duration::from_secs(15);
-
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Runs `future` on a paused current-thread runtime with a local recorder,
 /// and returns its output and what it logged.
 fn run<F: Future>(recorder: &PrometheusRecorder, future: F) -> (F::Output, String) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .without_time()
-        .finish();
-    let output = tracing::subscriber::with_default(subscriber, || {
+    let logs = LogCapture::default();
+    let output = tracing::subscriber::with_default(logs.subscriber(), || {
         metrics::with_local_recorder(recorder, || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -51,8 +30,7 @@ fn run<F: Future>(recorder: &PrometheusRecorder, future: F) -> (F::Output, Strin
                 .block_on(future)
         })
     });
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    (output, logs)
+    (output, logs.text())
 }
 
 async fn scrape(metrics: &PrometheusMetrics) -> String {

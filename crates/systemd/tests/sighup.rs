@@ -5,44 +5,23 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use winddown_core::Shutdown;
 use winddown_systemd::handoff::Handoff;
+use winddown_testkit::LogCapture;
 
-/// What the test logged, shared with the subscriber's writer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-
-    /// Waits (at most 20 s) until `needle` has been logged `n` times.
-    async fn logged(&self, needle: &str, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.text().matches(needle).count() < n {
-            assert!(
-                Instant::now() < deadline,
-                "{needle:?} not logged {n} times:\n{}",
-                self.text()
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+/// Waits (at most 20 s) until `needle` has been logged `n` times.
+async fn logged(logs: &LogCapture, needle: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while logs.text().matches(needle).count() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} not logged {n} times:\n{}",
+            logs.text()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -64,14 +43,8 @@ fn make_fifo(path: &Path) {
 
 #[test]
 fn a_sighup_during_a_hand_off_is_ignored_and_the_next_one_starts_a_new_one() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .without_time()
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let logs = LogCapture::default();
+    let _default = tracing::subscriber::set_default(logs.subscriber());
     // Real time and a real child: one thread, so that the spawned task logs
     // to this thread's subscriber.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -114,27 +87,21 @@ fn a_sighup_during_a_hand_off_is_ignored_and_the_next_one_starts_a_new_one() {
         };
 
         sighup_to_this_process();
-        captured.logged("waiting for it to be ready", 1).await;
+        logged(&logs, "waiting for it to be ready", 1).await;
         sighup_to_this_process();
-        captured
-            .logged("SIGHUP ignored: a hand-off is in progress", 1)
-            .await;
+        logged(&logs, "SIGHUP ignored: a hand-off is in progress", 1).await;
         tokio::task::spawn_blocking(release.clone()).await.unwrap();
-        captured
-            .logged("hand-off failed; this process keeps serving", 1)
-            .await;
+        logged(&logs, "hand-off failed; this process keeps serving", 1).await;
         let starts = std::fs::read_to_string(&started).unwrap();
         assert_eq!(starts.lines().count(), 1, "one new process");
 
         // With the hand-off over, the next SIGHUP starts a new one.
         sighup_to_this_process();
-        captured.logged("waiting for it to be ready", 2).await;
+        logged(&logs, "waiting for it to be ready", 2).await;
         tokio::task::spawn_blocking(release.clone()).await.unwrap();
-        captured
-            .logged("hand-off failed; this process keeps serving", 2)
-            .await;
+        logged(&logs, "hand-off failed; this process keeps serving", 2).await;
         let starts = std::fs::read_to_string(&started).unwrap();
-        assert_eq!(starts.lines().count(), 2, "{}", captured.text());
+        assert_eq!(starts.lines().count(), 2, "{}", logs.text());
 
         shutdown.trigger();
         task.await.unwrap();

@@ -21,6 +21,7 @@ use tower::{ServiceBuilder, ServiceExt, service_fn};
 use winddown_core::{BoxError, Shutdown, ShutdownReport};
 use winddown_http::{DrainLayer, Probe};
 use winddown_server::Server;
+pub use winddown_testkit::hold_in_cleanup;
 
 /// How long `/slow` takes.
 pub const SLOW: Duration = Duration::from_millis(1000);
@@ -154,19 +155,6 @@ pub fn shutdown(announce: Duration, drain_timeout: Duration) -> Shutdown {
         .drain_timeout(drain_timeout)
         .timeout(Duration::from_secs(20))
         .build()
-}
-
-/// A cleanup hook that holds the sequence in cleanup until the returned
-/// sender is used (or dropped).
-pub fn hold_in_cleanup(shutdown: &Shutdown) -> tokio::sync::oneshot::Sender<()> {
-    let (release, released) = tokio::sync::oneshot::channel::<()>();
-    shutdown
-        .on_cleanup("hold", |_| async move {
-            let _ = released.await;
-            Ok(())
-        })
-        .unwrap();
-    release
 }
 
 /// Starts the app of `stack` on 127.0.0.1:0 under `Shutdown::run_until`.
