@@ -130,6 +130,52 @@ async fn a_dropped_body_ends_the_request() {
     assert_eq!(shutdown.in_flight_count(), 0);
 }
 
+/// Whether an exempt request closes its HTTP/1 connection is decided when
+/// it comes in; a counted one is asked when its response is ready.
+#[tokio::test(start_paused = true)]
+async fn connection_close_follows_the_state_at_the_call_for_exempt_requests_and_at_the_answer_for_others()
+ {
+    let shutdown = shutdown(Duration::from_secs(5));
+    // Every call waits until the test lets it answer.
+    let answer = Arc::new(tokio::sync::Notify::new());
+    let service = Drain::new(
+        service_fn({
+            let answer = answer.clone();
+            move |_req: Request<()>| {
+                let answer = answer.clone();
+                async move {
+                    answer.notified().await;
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok"))))
+                }
+            }
+        }),
+        shutdown.clone(),
+    );
+    let probe = tokio::spawn(service.clone().oneshot(get("/healthz")));
+    let request = tokio::spawn(service.clone().oneshot(get("/")));
+    // Both handlers are waiting (paused time: every task has run).
+    tokio::task::yield_now().await;
+    assert_eq!(shutdown.in_flight_count(), 1, "the request, not the probe");
+    shutdown.trigger();
+    answer.notify_waiters();
+    let probe = probe.await.unwrap().unwrap();
+    assert!(
+        probe.headers().get("connection").is_none(),
+        "came in while running"
+    );
+    let request = request.await.unwrap().unwrap();
+    assert_eq!(
+        request.headers()["connection"],
+        "close",
+        "answered while announcing"
+    );
+
+    // Came in while announcing.
+    answer.notify_one();
+    let probe = service.oneshot(get("/healthz")).await.unwrap();
+    assert_eq!(probe.headers()["connection"], "close");
+}
+
 #[tokio::test(start_paused = true)]
 async fn announcing_serves_and_adds_connection_close_on_http1_only() {
     let shutdown = shutdown(Duration::from_secs(5));
