@@ -421,6 +421,72 @@ async fn exempt_paths_can_be_replaced_and_extended() {
     );
 }
 
+/// Predicates see the request's whole head, and the inner service gets the
+/// request as it came, whether a predicate exempted it or not.
+#[tokio::test(start_paused = true)]
+async fn predicates_see_the_head_and_leave_the_request_as_it_came() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct Tag(&'static str);
+
+    let shutdown = shutdown(Duration::from_secs(5));
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let layer = DrainLayer::new(shutdown.clone()).exempt_if({
+        let heads = heads.clone();
+        move |head| {
+            let seen = format!(
+                "{} {} {:?} {:?} {:?}",
+                head.method,
+                head.uri,
+                head.version,
+                head.headers.get("x-probe"),
+                head.extensions.get::<Tag>(),
+            );
+            heads.lock().unwrap().push(seen);
+            head.headers.contains_key("x-probe")
+        }
+    });
+    let service = layer.layer_service(service_fn(|req: Request<String>| async move {
+        let (head, body) = req.into_parts();
+        let answer = format!(
+            "{} {} {:?} {:?} {:?} {body}",
+            head.method,
+            head.uri,
+            head.version,
+            head.headers.get("x-probe"),
+            head.extensions.get::<Tag>(),
+        );
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(answer))))
+    }));
+    let request = |probe: bool| {
+        let mut builder = Request::put("/jobs/7?x=1")
+            .version(Version::HTTP_2)
+            .extension(Tag("mine"));
+        if probe {
+            builder = builder.header("x-probe", "yes");
+        }
+        builder.body(String::from("the body")).unwrap()
+    };
+
+    let answer = body_text(service.clone().oneshot(request(false)).await.unwrap()).await;
+    assert_eq!(
+        answer,
+        "PUT /jobs/7?x=1 HTTP/2.0 None Some(Tag(\"mine\")) the body"
+    );
+    let answer = body_text(service.oneshot(request(true)).await.unwrap()).await;
+    assert_eq!(
+        answer,
+        "PUT /jobs/7?x=1 HTTP/2.0 Some(\"yes\") Some(Tag(\"mine\")) the body"
+    );
+    assert_eq!(
+        *heads.lock().unwrap(),
+        [
+            "PUT /jobs/7?x=1 HTTP/2.0 None Some(Tag(\"mine\"))",
+            "PUT /jobs/7?x=1 HTTP/2.0 Some(\"yes\") Some(Tag(\"mine\"))",
+        ]
+    );
+    assert_eq!(shutdown.in_flight_count(), 0);
+}
+
 /// An exempt path is exempt for `GET` and `HEAD` only, by default: any
 /// other method on it is drained like any other request.
 #[tokio::test(start_paused = true)]

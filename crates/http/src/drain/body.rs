@@ -263,15 +263,16 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let Some(admission) = this.admission.as_ref() else {
+        // A counted body has an inner body until it ends; anything else
+        // (exempt, ended, a message) goes one way out of line.
+        let (Some(admission), Some(body)) =
+            (this.admission.as_ref(), this.inner.as_mut().as_pin_mut())
+        else {
             return poll_other(this.inner, this.message, cx);
         };
         if admission.is_drain_ended() {
             return Poll::Ready(Some(Err(cut(this.inner, this.admission))));
         }
-        let Some(body) = this.inner.as_mut().as_pin_mut() else {
-            unreachable!("a counted body has an inner body until it ends");
-        };
         match body.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
             Poll::Ready(None) => {

@@ -115,14 +115,27 @@ impl Exempt {
         !self.predicates.is_empty()
     }
 
-    /// Whether a predicate exempts `req`; the request is handed back.
+    /// Whether a predicate exempts `req`.
     #[cold]
     #[inline(never)]
-    pub(crate) fn check_predicates<B>(&self, req: Request<B>) -> (bool, Request<B>) {
-        let (parts, body) = req.into_parts();
+    pub(crate) fn check_predicates<B>(&self, req: &mut Request<B>) -> bool {
+        // The predicates see a head: the request's own parts are swapped
+        // into one and back, so the request stays where it is.
+        let (mut parts, ()) = Request::new(()).into_parts();
+        swap_head(&mut parts, req);
         let exempt = self.predicates.iter().any(|p| p(&parts));
-        (exempt, Request::from_parts(parts, body))
+        swap_head(&mut parts, req);
+        exempt
     }
+}
+
+/// Exchanges the head of `req` with `parts`.
+fn swap_head<B>(parts: &mut Parts, req: &mut Request<B>) {
+    std::mem::swap(&mut parts.method, req.method_mut());
+    std::mem::swap(&mut parts.uri, req.uri_mut());
+    std::mem::swap(&mut parts.version, req.version_mut());
+    std::mem::swap(&mut parts.headers, req.headers_mut());
+    std::mem::swap(&mut parts.extensions, req.extensions_mut());
 }
 
 impl fmt::Debug for Exempt {

@@ -41,43 +41,23 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
+    /// The future of a request: `inner` is `None` for a refused request,
+    /// `admission` `None` for an exempt one, which closes its HTTP/1
+    /// connection if `exempt_close`.
     #[inline]
-    pub(crate) fn counted(
-        inner: F,
-        admission: Admission,
+    pub(crate) fn new(
+        inner: Option<F>,
+        admission: Option<Admission>,
         dialect: Dialect,
+        exempt_close: bool,
         retry_secs: u64,
     ) -> Self {
         ResponseFuture {
-            inner: Some(inner),
-            admission: Some(admission),
+            inner,
+            admission,
             cut: Cut::default(),
             dialect,
-            exempt_close: false,
-            retry_secs,
-        }
-    }
-
-    /// An exempt request: not counted; `close` if shutdown has started.
-    #[inline]
-    pub(crate) fn exempt(inner: F, close: bool, dialect: Dialect) -> Self {
-        ResponseFuture {
-            inner: Some(inner),
-            admission: None,
-            cut: Cut::default(),
-            dialect,
-            exempt_close: close,
-            retry_secs: 0,
-        }
-    }
-
-    pub(crate) fn rejected(dialect: Dialect, retry_secs: u64) -> Self {
-        ResponseFuture {
-            inner: None,
-            admission: None,
-            cut: Cut::default(),
-            dialect,
-            exempt_close: false,
+            exempt_close,
             retry_secs,
         }
     }

@@ -252,72 +252,53 @@ where
     }
 
     #[inline]
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         // Admitted before the request is read: the request has usually just
         // been moved here, and reading it at once would wait for that copy;
         // the admission's atomic operation waits for it anyway. An exempt
         // request gives its admission back at once.
         let admission = self.config.gate.try_admit();
         let dialect = Dialect::of(&req);
-        // The request is looked at by reference and moved once, to the
-        // inner service: a request is a few hundred bytes. Refused, exempt
-        // and predicate-checked requests go one way out of line.
-        let Some(admission) = admission else {
-            return self.call_other(req, None, dialect);
-        };
-        if self.config.exempt.has_predicates() || self.config.exempt.matches_path(&req) {
-            return self.call_other(req, Some(admission), dialect);
-        }
-        let retry_secs = self.config.retry_secs;
-        ResponseFuture::counted(self.inner.call(req), admission, dialect, retry_secs)
-    }
-}
-
-impl<S> Drain<S> {
-    /// [`call`](Service::call) for a request that is refused, exempt, or
-    /// looked at by predicates (they see the request head, which takes the
-    /// request apart).
-    #[cold]
-    #[inline(never)]
-    fn call_other<R, B>(
-        &mut self,
-        req: Request<R>,
-        admission: Option<Admission>,
-        dialect: Dialect,
-    ) -> ResponseFuture<S::Future>
-    where
-        S: Service<Request<R>, Response = Response<B>>,
-    {
         let exempt = &self.config.exempt;
-        let (exempt, req) = if exempt.matches_path(&req) {
-            (true, req)
-        } else if exempt.has_predicates() {
-            exempt.check_predicates(req)
-        } else {
-            (false, req)
-        };
-        if exempt {
+        // Predicates (out of line, and only when there are any) see the
+        // request's head in place.
+        let exempt = exempt.matches_path(&req)
+            || (exempt.has_predicates() && exempt.check_predicates(&mut req));
+        let (admission, exempt_close, refused) = match (admission, exempt) {
+            (Some(admission), false) => (Some(admission), false, false),
             // Served in every state, not counted. Admitted means running or
             // announcing; refused means draining.
-            let shutting_down = admission.as_ref().is_none_or(Admission::is_shutting_down);
-            drop(admission);
-            return ResponseFuture::exempt(self.inner.call(req), shutting_down, dialect);
-        }
-        match admission {
-            Some(admission) => {
-                let retry_secs = self.config.retry_secs;
-                ResponseFuture::counted(self.inner.call(req), admission, dialect, retry_secs)
-            }
-            None => self.reject(dialect),
-        }
+            (admission, true) => (None, exempt_close(admission), false),
+            (None, false) => (None, false, refused()),
+        };
+        // One place calls the inner service, for counted and exempt
+        // requests alike; a refused request never reaches it.
+        ResponseFuture::new(
+            if refused {
+                None
+            } else {
+                Some(self.inner.call(req))
+            },
+            admission,
+            dialect,
+            exempt_close,
+            self.config.retry_secs,
+        )
     }
 }
 
-impl<S> Drain<S> {
-    #[cold]
-    #[inline(never)]
-    fn reject<F>(&self, dialect: Dialect) -> ResponseFuture<F> {
-        metrics::counter!(REJECTED_REQUESTS_TOTAL).increment(1);
-        ResponseFuture::rejected(dialect, self.config.retry_secs)
-    }
+/// Counts a refused request; `true`.
+#[cold]
+#[inline(never)]
+fn refused() -> bool {
+    metrics::counter!(REJECTED_REQUESTS_TOTAL).increment(1);
+    true
+}
+
+/// Whether an exempt request's answer closes its HTTP/1 connection: whether
+/// shutdown had started when it came in. Gives the admission back.
+#[cold]
+#[inline(never)]
+fn exempt_close(admission: Option<Admission>) -> bool {
+    admission.as_ref().is_none_or(Admission::is_shutting_down)
 }
