@@ -96,17 +96,22 @@ impl Exempt {
         self.paths.iter().map(|p| &**p)
     }
 
-    /// Whether `req` is exempt. Hands the request back unchanged.
     /// Whether `req` is exempt by its path and method (the predicates
     /// aside). By reference: the request is not moved on the hot path.
     #[inline]
     pub(crate) fn matches_path<B>(&self, req: &Request<B>) -> bool {
-        // The method first: a comparison of small values, and most requests
-        // that are not `GET` or `HEAD` stop there.
-        self.methods.contains(req.method()) && {
-            let path = req.uri().path();
-            self.lengths & length_bit(path.len()) != 0 && self.paths.iter().any(|p| **p == *path)
-        }
+        // The path's length first: most requests stop there, before any
+        // text or method is compared.
+        let path = req.uri().path();
+        self.lengths & length_bit(path.len()) != 0
+            && self.matches_path_text(req.method(), path)
+    }
+
+    /// The rest of [`matches_path`](Self::matches_path), for a path of an
+    /// exempt length (out of line: most requests never get here).
+    #[inline(never)]
+    fn matches_path_text(&self, method: &Method, path: &str) -> bool {
+        self.methods.contains(method) && self.paths.iter().any(|p| **p == *path)
     }
 
     /// Whether any predicate was added (see [`check_predicates`](Self::check_predicates)).
