@@ -14,7 +14,8 @@
 //! Everything here is lock-free, and a request wakes no one: the
 //! connection's task looks at the figures only when its timer fires or an
 //! [event](Activity::signal) arrives (see `connection.rs`), so the bounds
-//! cost a few atomic operations and one clock read per request.
+//! cost a few atomic operations and one clock read per request (taken by
+//! the write that sends the response, see [`UNTIMED`]).
 
 use std::fmt;
 use std::pin::Pin;
@@ -92,9 +93,10 @@ pub(crate) struct Activity {
     born: Instant,
     /// Requests in progress.
     active: AtomicUsize,
-    /// When a request last ended (at first: the accept). Only moves
+    /// When a request last ended (at first: the accept), or [`UNTIMED`]:
+    /// a request ended and the time has not been read yet. Only moves
     /// forward, and is written before the count goes down, so whoever sees
-    /// the count at zero sees the time the last request ended.
+    /// the count at zero sees the last request's end.
     idle_since: AtomicU64,
     /// When the server last wrote to the socket with no request in
     /// progress: a response body hyper has taken whole is still being
@@ -107,6 +109,15 @@ pub(crate) struct Activity {
     /// The server's interest in connections going idle.
     idle_watch: Arc<IdleWatch>,
 }
+
+/// [`Activity::idle_since`] for "a request has just ended": the clock is
+/// read by whoever needs the time next. That is nearly always the write
+/// that sends the response's last bytes, which reads the clock anyway, so a
+/// request costs one clock read instead of two; when no write follows,
+/// whoever looks at the connection next takes its own time, which is later
+/// than the end: the connection counts as idle from then, never from
+/// earlier.
+const UNTIMED: u64 = u64::MAX;
 
 /// Lets the accept loop, when it is at its connection limit with nothing
 /// idle to close, wait until some connection goes idle.
@@ -157,7 +168,28 @@ impl Activity {
     }
 
     fn nanos(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.born).as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(at.saturating_duration_since(self.born).as_nanos())
+            .unwrap_or(u64::MAX)
+            .min(UNTIMED - 1)
+    }
+
+    /// When the last request ended: [`idle_since`](Self::idle_since),
+    /// timed now if it was not yet.
+    fn ended_at(&self) -> u64 {
+        let idle_since = self.idle_since.load(Ordering::SeqCst);
+        if idle_since != UNTIMED {
+            return idle_since;
+        }
+        let now = self.nanos(Instant::now());
+        match self
+            .idle_since
+            .compare_exchange(UNTIMED, now, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => now,
+            // Timed by someone else meanwhile.
+            Err(timed) if timed != UNTIMED => timed,
+            Err(_) => now,
+        }
     }
 
     fn instant(&self, nanos: u64) -> Instant {
@@ -214,9 +246,9 @@ impl Activity {
 
     #[inline]
     fn request_ended(&self) {
-        // The time first, then the count: see `idle_since`.
-        self.idle_since
-            .fetch_max(self.nanos(Instant::now()), Ordering::SeqCst);
+        // The mark first, then the count: see `idle_since`. The time is
+        // read later, see `UNTIMED`.
+        self.idle_since.store(UNTIMED, Ordering::Release);
         if self.active.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.idle_watch.notify();
         }
@@ -231,8 +263,18 @@ impl Activity {
     fn wrote(&self) {
         // A write with a request in progress is covered by the request.
         if self.active.load(Ordering::SeqCst) == 0 {
-            self.last_write
-                .fetch_max(self.nanos(Instant::now()), Ordering::Relaxed);
+            let now = self.nanos(Instant::now());
+            self.last_write.fetch_max(now, Ordering::Relaxed);
+            // The count was zero, so a request that ended before is marked
+            // by now: this write, which follows its end, times it.
+            if self.idle_since.load(Ordering::Relaxed) == UNTIMED {
+                let _ = self.idle_since.compare_exchange(
+                    UNTIMED,
+                    now,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                );
+            }
         }
     }
 
@@ -242,7 +284,7 @@ impl Activity {
         if self.active.load(Ordering::SeqCst) != 0 {
             return None;
         }
-        let idle_since = self.idle_since.load(Ordering::SeqCst);
+        let idle_since = self.ended_at();
         let last_write = self.last_write.load(Ordering::Relaxed);
         Some(self.instant(idle_since.max(last_write)))
     }
@@ -301,7 +343,7 @@ impl Activity {
                 .checked_add(bound)
                 .map_or(CloseCheck::Never, CloseCheck::At);
         }
-        let since = self.instant(self.idle_since.load(Ordering::SeqCst));
+        let since = self.instant(self.ended_at());
         match since.checked_add(bound) {
             Some(at) if at <= now => CloseCheck::Close(reason),
             Some(at) => CloseCheck::At(at),
@@ -572,6 +614,76 @@ mod tests {
             }
         }
         false
+    }
+
+    const S: Duration = Duration::from_secs(1);
+    const IDLE: Option<Duration> = Some(Duration::from_secs(10));
+
+    /// A connection with one request that ended `ended_after` after the
+    /// accept; its activity and the accept's instant.
+    async fn one_request(ended_after: Duration) -> (Activity, Instant) {
+        let activity = Activity::new(Arc::default(), 0);
+        let born = activity.born;
+        let request = activity.request_started(Version::HTTP_11);
+        tokio::time::advance(ended_after).await;
+        drop(request);
+        activity.request_ended();
+        (activity, born)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_write_after_a_request_times_its_end() {
+        let (activity, born) = one_request(2 * S).await;
+        tokio::time::advance(S).await;
+        activity.wrote();
+        tokio::time::advance(4 * S).await;
+        // Idle from the write that sent the response (3 s), not from the
+        // later looks at it.
+        assert_eq!(
+            activity.close_check(None, IDLE),
+            CloseCheck::At(born + 13 * S)
+        );
+        assert_eq!(activity.idle_since(), Some(born + 3 * S));
+        assert_eq!(activity.idle_for(), Some(4 * S));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_a_write_the_first_look_times_the_end_never_earlier() {
+        let (activity, born) = one_request(2 * S).await;
+        tokio::time::advance(3 * S).await;
+        // Nothing written since the end (2 s): idle from this look (5 s).
+        assert_eq!(
+            activity.close_check(None, IDLE),
+            CloseCheck::At(born + 15 * S)
+        );
+        tokio::time::advance(S).await;
+        // The time is kept: later looks and writes do not move it back.
+        assert_eq!(activity.idle_since(), Some(born + 5 * S));
+        activity.wrote();
+        assert_eq!(activity.idle_since(), Some(born + 6 * S));
+        assert_eq!(
+            activity.close_check(None, IDLE),
+            CloseCheck::At(born + 15 * S)
+        );
+        tokio::time::advance(10 * S).await;
+        assert_eq!(
+            activity.close_check(None, IDLE),
+            CloseCheck::Close(CloseReason::Idle)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_progress_is_never_idle() {
+        let activity = Activity::new(Arc::default(), 0);
+        let _request = activity.request_started(Version::HTTP_11);
+        tokio::time::advance(60 * S).await;
+        activity.wrote();
+        assert_eq!(activity.idle_since(), None);
+        assert_eq!(activity.idle_for(), None);
+        assert_eq!(
+            activity.close_check(None, IDLE),
+            CloseCheck::At(Instant::now() + 10 * S)
+        );
     }
 
     #[test]

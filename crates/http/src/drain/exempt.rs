@@ -103,8 +103,7 @@ impl Exempt {
         // The path's length first: most requests stop there, before any
         // text or method is compared.
         let path = req.uri().path();
-        self.lengths & length_bit(path.len()) != 0
-            && self.matches_path_text(req.method(), path)
+        self.lengths & length_bit(path.len()) != 0 && self.matches_path_text(req.method(), path)
     }
 
     /// The rest of [`matches_path`](Self::matches_path), for a path of an
