@@ -624,9 +624,8 @@ mod tests {
     async fn one_request(ended_after: Duration) -> (Activity, Instant) {
         let activity = Activity::new(Arc::default(), 0);
         let born = activity.born;
-        let request = activity.request_started(Version::HTTP_11);
+        let _request = activity.request_started(Version::HTTP_11);
         tokio::time::advance(ended_after).await;
-        drop(request);
         activity.request_ended();
         (activity, born)
     }
