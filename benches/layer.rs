@@ -4,7 +4,11 @@
 //! the same run. One iteration builds a request, calls the service and reads
 //! the response body to its end (where the layer's work ends).
 //!
-//! Run with `cargo bench --bench layer`.
+//! Run with `cargo bench --bench layer`. With `LAYER_BENCH_RUN=<shape>/<variant>/<n>`
+//! (e.g. `minimal/winddown_drain_layer/100000`) it only makes that many
+//! requests of that variant and exits: `scripts/bench-instructions.sh` counts
+//! the instructions of two such runs under valgrind, whose difference is the
+//! cost of the extra requests alone.
 
 use std::convert::Infallible;
 use std::fmt::Debug;
@@ -194,6 +198,30 @@ fn interleaved(rt: &tokio::runtime::Runtime, peers: &Peers) {
     }
 }
 
+/// Makes `n` requests of one variant, as `<shape>/<variant>/<n>` says. Never
+/// inlined: `scripts/bench-instructions.sh` counts the instructions of this
+/// function alone.
+#[inline(never)]
+fn run_only(rt: &tokio::runtime::Runtime, peers: &Peers, run: &str) {
+    let usage = "LAYER_BENCH_RUN=<shape>/<variant>/<requests>";
+    let [shape, variant, n] = run.split('/').collect::<Vec<_>>()[..] else {
+        panic!("{usage}: got {run:?}");
+    };
+    let Some((_, make)) = SHAPES.iter().find(|(name, _)| *name == shape) else {
+        let shapes: Vec<_> = SHAPES.iter().map(|(name, _)| name).collect();
+        panic!("{usage}: no shape {shape:?}; the shapes are {shapes:?}");
+    };
+    let n: u64 = n
+        .parse()
+        .unwrap_or_else(|_| panic!("{usage}: {n:?} is not a number of requests"));
+    let mut variants = variants(rt, peers, *make);
+    let names: Vec<_> = variants.iter().map(|(name, _)| *name).collect();
+    let Some((_, run)) = variants.iter_mut().find(|(name, _)| *name == variant) else {
+        panic!("{usage}: no variant {variant:?}; the variants are {names:?}");
+    };
+    run(n);
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -212,6 +240,10 @@ fn main() {
         recorder,
     };
     prometheus.track(&peers.prometheus_shutdown);
+    if let Ok(run) = std::env::var("LAYER_BENCH_RUN") {
+        run_only(&rt, &peers, &run);
+        return;
+    }
     let mut criterion = Criterion::default().configure_from_args();
     per_request(&mut criterion, &rt, &peers);
     criterion.final_summary();
