@@ -64,10 +64,9 @@ EX="$TARGET_DIR/release/examples"
 
 if ! command -v wrk >/dev/null 2>&1; then
     echo "== installing wrk"
-    SUDO=""
-    [[ "$(id -u)" != 0 ]] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq wrk >/dev/null
+    # shellcheck source=scripts/apt-install.sh
+    . scripts/apt-install.sh
+    apt_install wrk
 fi
 # One descriptor per connection on each side for the HTTP/1.1 drain run.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -23,10 +23,9 @@ fi
 
 if ! command -v valgrind >/dev/null 2>&1; then
     echo "== installing valgrind"
-    SUDO=""
-    [[ "$(id -u)" != 0 ]] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq valgrind >/dev/null
+    # shellcheck source=scripts/apt-install.sh
+    . scripts/apt-install.sh
+    apt_install valgrind
 fi
 
 echo "== building benches/layer.rs (release)"

@@ -7,6 +7,8 @@
 # checked against the Kubernetes schemas) and cargo-generate (template
 # tests). Skips whatever is already there.
 set -euo pipefail
+# shellcheck source=scripts/apt-install.sh
+. "$(dirname "$0")/apt-install.sh"
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
@@ -18,8 +20,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   echo "installing Debian packages: ${need_apt[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  apt_install "${need_apt[@]}"
   # The packages start system services; the tests start their own on free ports.
   for svc in prometheus prometheus-pushgateway prometheus-node-exporter haproxy; do
     $sudo systemctl stop "$svc" >/dev/null 2>&1 || $sudo service "$svc" stop >/dev/null 2>&1 || true
