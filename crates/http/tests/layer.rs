@@ -428,33 +428,30 @@ async fn predicates_see_the_head_and_leave_the_request_as_it_came() {
     #[derive(Clone, Debug, PartialEq)]
     struct Tag(&'static str);
 
-    let shutdown = shutdown(Duration::from_secs(5));
-    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let layer = DrainLayer::new(shutdown.clone()).exempt_if({
-        let heads = heads.clone();
-        move |head| {
-            let seen = format!(
-                "{} {} {:?} {:?} {:?}",
-                head.method,
-                head.uri,
-                head.version,
-                head.headers.get("x-probe"),
-                head.extensions.get::<Tag>(),
-            );
-            heads.lock().unwrap().push(seen);
-            head.headers.contains_key("x-probe")
-        }
-    });
-    let service = layer.layer_service(service_fn(|req: Request<String>| async move {
-        let (head, body) = req.into_parts();
-        let answer = format!(
-            "{} {} {:?} {:?} {:?} {body}",
+    /// What of a head the test looks at.
+    fn describe(head: &http::request::Parts) -> String {
+        format!(
+            "{} {} {:?} {:?} {:?}",
             head.method,
             head.uri,
             head.version,
             head.headers.get("x-probe"),
             head.extensions.get::<Tag>(),
-        );
+        )
+    }
+
+    let shutdown = shutdown(Duration::from_secs(5));
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let layer = DrainLayer::new(shutdown.clone()).exempt_if({
+        let heads = heads.clone();
+        move |head| {
+            heads.lock().unwrap().push(describe(head));
+            head.headers.contains_key("x-probe")
+        }
+    });
+    let service = layer.layer_service(service_fn(|req: Request<String>| async move {
+        let (head, body) = req.into_parts();
+        let answer = format!("{} {body}", describe(&head));
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(answer))))
     }));
     let request = |probe: bool| {

@@ -21,7 +21,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use common::{Process, no_metrics_flush, service_command};
+use common::{Process, no_metrics_flush, service_command, unique_stamp};
 
 /// The longest any single wait here may take.
 const BOUND: Duration = Duration::from_secs(20);
@@ -91,14 +91,7 @@ fn start_haproxy(
     replicas: &[SocketAddr],
     server_options: &str,
 ) -> (Process, SocketAddr) {
-    let run = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let run = unique_stamp();
     let seed = run
         .bytes()
         .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{BOUND, Process, kill, no_metrics_flush, service_command};
+use common::{BOUND, Process, kill, no_metrics_flush, service_command, unique_stamp};
 
 const ACTIVATE: &str = "systemd-socket-activate";
 
@@ -64,12 +64,8 @@ fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<u16> {
 /// process id and the time in its name. The caller creates it exclusively.
 fn unique_temp_path(what: &str, extension: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!(
-        "{{crate_name}}-{what}-{}-{}.{extension}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
+        "{{crate_name}}-{what}-{}.{extension}",
+        unique_stamp()
     ))
 }
 

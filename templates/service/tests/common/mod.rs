@@ -258,3 +258,15 @@ impl Drop for Process {
         let _ = child.wait();
     }
 }
+
+/// A stamp no other test run shares: this process's id and the time.
+pub fn unique_stamp() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
