@@ -186,9 +186,9 @@ impl Activity {
             .compare_exchange(UNTIMED, now, Ordering::SeqCst, Ordering::SeqCst)
         {
             Ok(_) => now,
-            // Timed by someone else meanwhile.
-            Err(timed) if timed != UNTIMED => timed,
-            Err(_) => now,
+            // Timed by someone else meanwhile (a failed exchange never
+            // reads `UNTIMED`).
+            Err(timed) => timed,
         }
     }
 
