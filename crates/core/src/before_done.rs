@@ -4,9 +4,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use tracing::{Instrument, info_span};
+use tracing::{Instrument, error, info_span};
 
 use crate::ShutdownReport;
+use crate::runner::panic_message;
+use crate::text::escaped;
 
 type StepFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -37,10 +39,29 @@ impl fmt::Debug for BeforeDone {
     }
 }
 
-/// Runs the steps one after another, in registration order.
+/// Runs the steps one after another, in registration order. A step that
+/// panics is logged and the next one still runs: a failed export must not
+/// keep the state from becoming done.
 pub(crate) async fn run_before_done(steps: Vec<BeforeDone>, report: &ShutdownReport) {
     for step in steps {
-        let span = info_span!(target: "winddown", "before_done", step = %step.name);
-        (step.run)(report.clone()).instrument(span).await;
+        let name = escaped(&step.name).into_owned();
+        let span = info_span!(target: "winddown", "before_done", step = %name);
+        let run = step.run;
+        let report = report.clone();
+        // A task of its own, so that a panic (in the step's closure or its
+        // future) stops only this step.
+        let joined = tokio::spawn(async move { run(report).await }.instrument(span)).await;
+        if let Err(join) = joined {
+            let message = match join.try_into_panic() {
+                Ok(payload) => panic_message(payload),
+                Err(join) => join.to_string(),
+            };
+            error!(
+                target: "winddown",
+                step = %name,
+                "before-done step {name} failed: {}; the next steps still run",
+                escaped(&message)
+            );
+        }
     }
 }

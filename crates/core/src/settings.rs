@@ -200,7 +200,8 @@ impl ShutdownBuilder {
     }
 
     /// Whether a second signal while shutting down exits at once with
-    /// 128 + the signal number (default `true`).
+    /// 128 + the signal number (default `true`). The first signal received
+    /// never exits, even when the shutdown was started from code.
     ///
     /// ```
     /// let b = winddown_core::Shutdown::builder().second_signal_exits(false);

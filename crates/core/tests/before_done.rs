@@ -135,3 +135,75 @@ fn steps_see_every_metric_of_the_sequence() {
         "{seen:?}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_step_is_logged_and_the_next_steps_still_run() {
+    let shutdown = quiet();
+    let pushed = Arc::new(Mutex::new(false));
+    shutdown
+        .before_done("linger", |_| async { panic!("scrape listener bug") })
+        .unwrap();
+    shutdown
+        .before_done("push", {
+            let pushed = pushed.clone();
+            move |_| async move { *pushed.lock().unwrap() = true }
+        })
+        .unwrap();
+    shutdown.trigger();
+    let report = shutdown.run().await;
+    assert!(*pushed.lock().unwrap());
+    assert_eq!(shutdown.state(), State::Done);
+    assert_eq!(
+        report.exit_code(),
+        0,
+        "the report was final before the steps"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_failure_while_the_steps_run_is_in_the_report() {
+    let shutdown = quiet();
+    shutdown
+        .before_done("linger", |_| async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        })
+        .unwrap();
+    let service = {
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cleanup_started().await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            // The step is still lingering: not done yet.
+            assert_eq!(shutdown.state(), State::Cleanup);
+            Err::<(), _>("listener failed")
+        }
+    };
+    shutdown.trigger();
+    let report = shutdown.run_until(service).await;
+    assert_eq!(report.service_error.as_deref(), Some("listener failed"));
+    assert_eq!(report.exit_code(), 1);
+    assert_eq!(shutdown.report(), Some(report));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_step_name_is_escaped_in_the_log() {
+    let logs = winddown_testkit::LogCapture::default();
+    let _default = tracing::subscriber::set_default(logs.subscriber());
+    let shutdown = quiet();
+    let forged = "export\nFORGED  INFO winddown: all good";
+    shutdown
+        .before_done(forged, |_| async { tracing::info!("pushed") })
+        .unwrap();
+    shutdown
+        .before_done("broken\nFORGED", |_| async { panic!("bad\nFORGED") })
+        .unwrap();
+    shutdown.trigger();
+    shutdown.run().await;
+    let text = logs.text();
+    assert!(text.contains("pushed"), "{text}");
+    assert!(text.contains("export\\nFORGED"), "{text}");
+    assert!(
+        !text.lines().any(|line| line.starts_with("FORGED")),
+        "{text}"
+    );
+}

@@ -255,6 +255,52 @@ async fn errors_and_panics_are_isolated() {
     assert_eq!(report.exit_code(), 70);
 }
 
+/// A hook whose phase cannot be read (its `phase` panics).
+struct UnreadablePhase;
+
+impl ShutdownHook for UnreadablePhase {
+    fn name(&self) -> &str {
+        "unreadable"
+    }
+
+    fn phase(&self) -> Phase {
+        panic!("phase lookup failed")
+    }
+
+    async fn shutdown(self, _ctx: HookContext) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hook_whose_phase_panics_is_recorded_as_a_panic_and_the_rest_still_run() {
+    let shutdown = quiet().build();
+    shutdown.register(UnreadablePhase).unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    shutdown
+        .on_cleanup("db", {
+            let ran = ran.clone();
+            move |_| async move {
+                ran.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        })
+        .unwrap();
+    shutdown.trigger();
+    let report = shutdown.run().await;
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    let unreadable = &report.hooks[0];
+    assert_eq!(unreadable.name, "unreadable");
+    assert_eq!(
+        unreadable.outcome,
+        HookOutcome::Panic(
+            "reading its name, phase or timeout panicked: phase lookup failed".into()
+        )
+    );
+    assert_eq!(report.hooks[1].outcome, HookOutcome::Ok);
+    assert_eq!(shutdown.state(), State::Done);
+}
+
 #[test]
 fn trigger_is_idempotent_across_threads_and_tasks() {
     let shutdown = quiet().build();
@@ -521,6 +567,53 @@ async fn drain_waits_for_tracked_tasks_and_counts_what_it_abandons() {
         0,
         "abandoned work alone is not a failure"
     );
+}
+
+/// A guard taken while the drain waits for the admitted requests (a
+/// WebSocket upgrade: the socket takes a guard, then the `101` response
+/// ends) is waited for as well.
+#[tokio::test(start_paused = true)]
+async fn a_guard_taken_while_the_drain_waits_for_requests_is_waited_for() {
+    let shutdown = quiet().drain_timeout(Duration::from_secs(10)).build();
+    let admission = shutdown.request_gate().try_admit().unwrap();
+    shutdown.trigger();
+    let run = tokio::spawn({
+        let s = shutdown.clone();
+        async move { s.run().await }
+    });
+    shutdown.draining().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let socket = shutdown.in_flight_guard();
+    drop(admission);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(socket);
+    });
+    let report = run.await.unwrap();
+    assert!(report.drained);
+    assert_eq!(report.drain, Duration::from_secs(4), "{report}");
+}
+
+/// A tracked task that hands its work to a guard and ends: the drain waits
+/// for the guard too.
+#[tokio::test(start_paused = true)]
+async fn a_guard_taken_by_a_tracked_task_during_the_drain_is_waited_for() {
+    let shutdown = quiet().drain_timeout(Duration::from_secs(10)).build();
+    shutdown.spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let work = shutdown.in_flight_guard();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                drop(work);
+            });
+        }
+    });
+    shutdown.trigger();
+    let report = shutdown.run().await;
+    assert!(report.drained);
+    assert_eq!(report.drain, Duration::from_secs(4), "{report}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -11,9 +11,11 @@ pub use fn_hook::{FnHook, hook_fn};
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::runner::panic_message;
 use crate::{BoxError, Phase};
 
 /// A component's ordered, async cleanup step.
@@ -110,17 +112,44 @@ pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + 
 /// closure hook with a short name; `benches/hook_memory.rs` measures it).
 pub(crate) type Stored = Box<dyn ErasedHook>;
 
-/// A hook about to run: its phase, read once for ordering, and the hook.
+/// A hook about to run: its name, phase and timeout, read once, and the
+/// hook.
 pub(crate) struct Registered {
+    pub(crate) name: String,
     pub(crate) phase: Phase,
-    pub(crate) hook: Stored,
+    pub(crate) timeout: Option<Duration>,
+    /// `Err` with the panic's message when reading the name, phase or
+    /// timeout panicked: the hook is recorded as a panic and not run, and
+    /// the others still run.
+    pub(crate) hook: Result<Stored, String>,
 }
 
 impl Registered {
-    pub(crate) fn new(hook: Stored) -> Self {
-        Registered {
-            phase: hook.phase(),
-            hook,
+    /// Reads what the runner needs of the hook `position` (1-based, in
+    /// registration order), outside the hook's own task, so a panic there
+    /// is caught here.
+    pub(crate) fn new(hook: Stored, position: usize) -> Self {
+        let read = || (hook.name().to_owned(), hook.phase(), hook.timeout());
+        match catch_unwind(AssertUnwindSafe(read)) {
+            Ok((name, phase, timeout)) => Registered {
+                name,
+                phase,
+                timeout,
+                hook: Ok(hook),
+            },
+            Err(payload) => {
+                let name = catch_unwind(AssertUnwindSafe(|| hook.name().to_owned()))
+                    .unwrap_or_else(|_| format!("hook #{position}"));
+                Registered {
+                    name,
+                    phase: Phase::CLOSE,
+                    timeout: None,
+                    hook: Err(format!(
+                        "reading its name, phase or timeout panicked: {}",
+                        panic_message(payload)
+                    )),
+                }
+            }
         }
     }
 }
@@ -128,9 +157,9 @@ impl Registered {
 impl fmt::Debug for Registered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Registered")
-            .field("name", &self.hook.name())
+            .field("name", &self.name)
             .field("phase", &self.phase)
-            .field("timeout", &self.hook.timeout())
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }

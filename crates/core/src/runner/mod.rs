@@ -151,16 +151,25 @@ async fn guarded(future: BoxFuture, token: CancellationToken, limits: Limits) ->
 
 async fn run_one(slot: Slot) -> HookRecord {
     let Slot {
-        hook: Registered { phase, hook },
+        hook:
+            Registered {
+                name,
+                phase,
+                timeout,
+                hook,
+            },
         index,
         total,
         default_timeout,
         global_deadline,
         reason,
     } = slot;
-    let name = hook.name().to_owned();
     let shown = escaped(&name).to_string();
     let start = Instant::now();
+    let hook = match hook {
+        Ok(hook) => hook,
+        Err(message) => return unreadable(name, phase, message, index, total),
+    };
     if start >= global_deadline {
         warn!(
             target: "winddown",
@@ -174,11 +183,7 @@ async fn run_one(slot: Slot) -> HookRecord {
             duration: Duration::ZERO,
         };
     }
-    let limits = Limits::new(
-        start,
-        hook.timeout().unwrap_or(default_timeout),
-        global_deadline,
-    );
+    let limits = Limits::new(start, timeout.unwrap_or(default_timeout), global_deadline);
     let token = CancellationToken::new();
     let ctx = HookContext {
         name: name.clone(),
@@ -190,8 +195,15 @@ async fn run_one(slot: Slot) -> HookRecord {
         total,
     };
     let span = info_span!(target: "winddown", "hook", hook = %shown, %phase, index, total);
-    let mut task =
-        tokio::spawn(guarded(hook.run(ctx), token.clone(), limits).instrument(span.clone()));
+    // The hook's future is made inside its task too: a `shutdown` that
+    // panics before returning a future panics there.
+    let mut task = tokio::spawn(
+        {
+            let token = token.clone();
+            async move { guarded(hook.run(ctx), token, limits).await }
+        }
+        .instrument(span.clone()),
+    );
     let rescue_at = limits.drop_at + RESCUE_MARGIN;
     let outcome = tokio::select! {
         biased;
@@ -225,6 +237,31 @@ async fn run_one(slot: Slot) -> HookRecord {
         phase,
         outcome,
         duration,
+    }
+}
+
+/// The record of a hook whose name, phase or timeout could not be read: a
+/// panic, not run.
+fn unreadable(
+    name: String,
+    phase: Phase,
+    message: String,
+    index: usize,
+    total: usize,
+) -> HookRecord {
+    let outcome = HookOutcome::Panic(message);
+    warn!(
+        target: "winddown",
+        hook = %escaped(&name), %phase, outcome = outcome.as_str(),
+        "cleanup {index}/{total} failed (0.000s): {outcome}"
+    );
+    #[cfg(feature = "metrics")]
+    crate::metric_names::record_hook(&name, phase, outcome.as_str(), Duration::ZERO);
+    HookRecord {
+        name,
+        phase,
+        outcome,
+        duration: Duration::ZERO,
     }
 }
 
@@ -263,7 +300,8 @@ fn late_message(result: Result<(), BoxError>) -> String {
     }
 }
 
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
+/// The text of a panic's payload.
+pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(s) => *s,
         Err(payload) => match payload.downcast::<&'static str>() {

@@ -59,6 +59,27 @@ impl Shutdown {
         report
     }
 
+    /// Resolves once no guard, admitted request or tracked task is left, all
+    /// three at the same time: a guard taken while the drain waits for the
+    /// others (a WebSocket upgrade whose request then ends, a tracked task
+    /// that hands its work to a guard) is waited for too. The gate cannot
+    /// open again once gone, so only the guards and the tasks are looked at
+    /// again.
+    async fn all_work_done(&self) {
+        let inner = &self.inner;
+        loop {
+            inner.signals.in_flight.wait_idle().await;
+            inner.gate.wait_gone().await;
+            inner.tracker.wait().await;
+            // Tasks first: a task that took a guard and then ended is
+            // either still counted as a task here, or its guard is
+            // counted below.
+            if inner.tracker.is_empty() && inner.signals.in_flight.count() == 0 {
+                return;
+            }
+        }
+    }
+
     async fn drive(&self) -> ShutdownReport {
         let inner = &self.inner;
         let settings = &inner.settings;
@@ -93,13 +114,9 @@ impl Shutdown {
             "draining in-flight work"
         );
         let drain_deadline = deadline_after(drain_start, settings.drain_timeout).min(deadline);
-        let drained = timeout_at(drain_deadline, async {
-            inner.signals.in_flight.wait_idle().await;
-            inner.gate.wait_gone().await;
-            inner.tracker.wait().await;
-        })
-        .await
-        .is_ok();
+        let drained = timeout_at(drain_deadline, self.all_work_done())
+            .await
+            .is_ok();
         let abandoned = if drained {
             0
         } else {
@@ -127,7 +144,8 @@ impl Shutdown {
         self.advance(State::Cleanup);
         let hooks = std::mem::take(&mut *lock(&inner.hooks))
             .into_iter()
-            .map(Registered::new)
+            .enumerate()
+            .map(|(i, hook)| Registered::new(hook, i + 1))
             .collect();
         let hooks = run_hooks(RunPlan {
             hooks,

@@ -26,7 +26,10 @@ impl Shutdown {
     /// shutdown has started — an error or a panic while announcing,
     /// draining, cleaning up, or in the final grace — the failure is logged
     /// at error level and kept in [`ShutdownReport::service_error`], and the
-    /// exit code is a failure. After the sequence is done the service gets
+    /// exit code is a failure (a failure while the
+    /// [`before_done`](Self::before_done) steps run is in the report this
+    /// returns and in [`report`](Self::report), not in the copy those steps
+    /// were given). After the sequence is done the service gets
     /// up to one second (bounded by the global deadline) to return, then it
     /// is dropped.
     ///
@@ -88,6 +91,14 @@ impl Shutdown {
                 }
             }
         };
+        // A failure recorded while the before-done steps ran came after the
+        // report was made: it belongs in the report all the same.
+        if report.service_error.is_none()
+            && let Some(failure) = lock(&self.inner.service_error).clone()
+        {
+            report.service_error = Some(failure);
+            *lock(&self.inner.report) = Some(report.clone());
+        }
         if !service_done {
             let now = Instant::now();
             let limit = self.deadline().unwrap_or(now).max(now);
@@ -159,12 +170,7 @@ fn failure_of<E: fmt::Display>(joined: Result<Result<(), E>, JoinError>) -> Opti
         Ok(Ok(())) => None,
         Ok(Err(error)) => Some(error.to_string()),
         Err(join) if join.is_panic() => {
-            let payload = join.into_panic();
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "non-string panic payload".to_owned());
+            let message = crate::runner::panic_message(join.into_panic());
             Some(format!("service task panicked: {message}"))
         }
         Err(join) => Some(format!("service task failed: {join}")),

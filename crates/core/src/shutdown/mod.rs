@@ -41,6 +41,9 @@ pub(crate) struct Inner {
     pub(crate) tracker: TaskTracker,
     pub(crate) driving: AtomicBool,
     pub(crate) signals_installed: AtomicBool,
+    /// Whether a shutdown signal has been received: only a second one
+    /// forces the exit, even when the shutdown was started from code.
+    pub(crate) signal_received: AtomicBool,
     pub(crate) report: Mutex<Option<ShutdownReport>>,
     /// The service's failure after the trigger (see `run_until`).
     pub(crate) service_error: Mutex<Option<String>>,
@@ -179,6 +182,7 @@ impl Shutdown {
                 tracker: TaskTracker::new(),
                 driving: AtomicBool::new(false),
                 signals_installed: AtomicBool::new(false),
+                signal_received: AtomicBool::new(false),
                 report: Mutex::new(None),
                 service_error: Mutex::new(None),
                 before_done: Mutex::new(Vec::new()),
@@ -263,7 +267,10 @@ impl Shutdown {
     /// Installs the configured signal handlers (SIGTERM and SIGINT by
     /// default): the first signal triggers shutdown, a second one exits the
     /// process at once with 128 + its number, unless
-    /// [turned off](ShutdownBuilder::second_signal_exits).
+    /// [turned off](ShutdownBuilder::second_signal_exits). A shutdown started
+    /// from code ([`trigger`](Self::trigger), a hand-off, a failed service)
+    /// is not cut by the first signal that follows: that signal is logged and
+    /// the shutdown goes on; only a second one exits.
     ///
     /// [`run`](Self::run) and [`run_until`](Self::run_until) call this
     /// themselves; calling it more than once does nothing more. Call it

@@ -124,8 +124,22 @@ pub(crate) fn listen(
 }
 
 fn on_signal(shutdown: &Shutdown, sig: Signal, second_exits: bool) {
+    // Only a second signal forces the exit: the first one after a shutdown
+    // started from code (a hand-off, a failed service, `trigger`) lets that
+    // shutdown go on.
+    let first = !shutdown
+        .inner
+        .signal_received
+        .swap(true, std::sync::atomic::Ordering::AcqRel);
     if shutdown.trigger_with(Reason::Signal(sig)) {
         info!(target: "winddown", signal = sig.name(), "received {sig}: shutting down");
+    } else if first {
+        info!(
+            target: "winddown",
+            signal = sig.name(),
+            "received {sig} while shutting down ({}): the shutdown goes on",
+            shutdown.state()
+        );
     } else if second_exits {
         let code = sig.forced_exit_code();
         error!(
