@@ -13,7 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep_until, timeout, timeout_at};
+use tokio::time::{Instant, sleep_until, timeout_at};
 use tracing::debug;
 use winddown_core::BoxError;
 
@@ -230,12 +230,24 @@ pub(crate) async fn serve_connection<S, B>(
         Served::Done => {}
     }
 
-    let deadline = Instant::now().checked_add(policy.timeout);
-    if !activity.is_http2()
-        && let Ok(result) = timeout(policy.grace, connection.as_mut()).await
-    {
-        finished(peer, result);
-        return;
+    let now = Instant::now();
+    let deadline = now.checked_add(policy.timeout);
+    // The grace is inside the close timeout: a grace longer than the
+    // timeout ends with it.
+    let grace_end = match (now.checked_add(policy.grace), deadline) {
+        (Some(grace_end), Some(deadline)) => Some(grace_end.min(deadline)),
+        (grace_end, None) => grace_end,
+        (None, deadline) => deadline,
+    };
+    if !activity.is_http2() {
+        let waited = match grace_end {
+            Some(grace_end) => timeout_at(grace_end, connection.as_mut()).await,
+            None => Ok(connection.as_mut().await),
+        };
+        if let Ok(result) = waited {
+            finished(peer, result);
+            return;
+        }
     }
     connection.as_mut().graceful_shutdown();
     let result = match deadline {

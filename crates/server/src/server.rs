@@ -123,7 +123,8 @@ impl Server {
     /// the client may already have sent (default 250 ms). It is answered
     /// (`503`, `Connection: close`) and the connection closes; connections
     /// that stay idle are closed after this grace. Any duration is
-    /// accepted.
+    /// accepted; the [close timeout](Self::close_timeout) ends it when it is
+    /// shorter.
     pub fn close_grace(mut self, grace: Duration) -> Self {
         self.policy.grace = grace;
         self

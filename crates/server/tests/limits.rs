@@ -350,6 +350,55 @@ async fn at_the_connection_limit_requests_in_progress_are_never_cut() {
     run.await.unwrap();
 }
 
+/// The close timeout bounds the close grace too: with a grace longer than
+/// the timeout, an idle HTTP/1 connection is closed, and the server
+/// returns, at the timeout. The server runs on its own here (not under
+/// `run_until`, which drops it a second after done).
+#[tokio::test]
+async fn a_close_grace_longer_than_the_close_timeout_ends_with_it() {
+    let close_timeout = Duration::from_millis(300);
+    let grace = Duration::from_secs(5);
+    let sd = shutdown(Duration::ZERO, Duration::from_secs(2));
+    let release = hold_in_cleanup(&sd);
+    let server = Server::new(sd.clone())
+        .close_grace(grace)
+        .close_timeout(close_timeout);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serve = tokio::spawn(server.serve(listener, common::axum_app(&sd)));
+    let run = tokio::spawn({
+        let sd = sd.clone();
+        async move { sd.run().await }
+    });
+
+    // An idle keep-alive HTTP/1 connection.
+    let mut client = Client::connect(Proto::Http1, addr).await;
+    let response = client.get("/").await.unwrap();
+    response.into_body().collect().await.unwrap();
+
+    sd.trigger();
+    sd.cleanup_started().await;
+    let done = sd.done();
+    release.send(()).unwrap();
+    done.await;
+    let done_at = Instant::now();
+    let closed = timeout(grace, &mut client.conn).await;
+    let closed_after = done_at.elapsed();
+    assert!(closed.is_ok(), "still open {closed_after:?} after done");
+    timeout(grace, serve)
+        .await
+        .expect("serve returned before the end of the grace")
+        .unwrap()
+        .unwrap();
+    let returned_after = done_at.elapsed();
+    assert!(
+        closed_after < close_timeout + MARGIN && returned_after < close_timeout + MARGIN,
+        "close timeout {close_timeout:?}, grace {grace:?}: closed {closed_after:?} \
+         and returned {returned_after:?} after done"
+    );
+    run.await.unwrap();
+}
+
 /// Bounded close: at done, a client that never completes its request head
 /// (slowloris) and a client that stopped reading a large response are both
 /// dropped at the close timeout, and the server returns on time.

@@ -80,7 +80,8 @@ pub enum Stack {
 
 pub const STACKS: [Stack; 2] = [Stack::Axum, Stack::Hyper];
 
-fn axum_app(shutdown: &Shutdown) -> Router {
+/// The axum app of the tests, with the layer.
+pub fn axum_app(shutdown: &Shutdown) -> Router {
     Router::new()
         .route("/", get(|| async { "hello" }))
         .route(
