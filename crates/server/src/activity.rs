@@ -33,6 +33,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::Service;
+use winddown_core::{Shutdown, State};
 
 /// Events a connection's task reacts to, as bits of [`Activity::events`].
 pub(crate) mod event {
@@ -50,6 +51,9 @@ pub(crate) mod event {
     pub(crate) const HTTP2_PREFACE: u8 = 1 << 5;
     /// The connection has carried an HTTP/2 request.
     pub(crate) const HTTP2_REQUEST: u8 = 1 << 6;
+    /// A response ended once draining had started: on HTTP/1 it is the
+    /// connection's last.
+    pub(crate) const ENDED_WHILE_DRAINING: u8 = 1 << 7;
 }
 
 /// Why a connection is closed before done.
@@ -108,6 +112,9 @@ pub(crate) struct Activity {
     task: AtomicWaker,
     /// The server's interest in connections going idle.
     idle_watch: Arc<IdleWatch>,
+    /// Read when a request ends: one that ends once draining has started
+    /// signals [`event::ENDED_WHILE_DRAINING`].
+    shutdown: Shutdown,
 }
 
 /// [`Activity::idle_since`] for "a request has just ended": the clock is
@@ -155,8 +162,9 @@ impl IdleWatch {
 impl Activity {
     /// A connection accepted now, with `events` already set (the
     /// shutdown's progress so far).
-    pub(crate) fn new(idle_watch: Arc<IdleWatch>, events: u8) -> Self {
+    pub(crate) fn new(idle_watch: Arc<IdleWatch>, events: u8, shutdown: Shutdown) -> Self {
         Activity {
+            shutdown,
             born: Instant::now(),
             active: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
@@ -249,6 +257,12 @@ impl Activity {
         // The mark first, then the count: see `idle_since`. The time is
         // read later, see `UNTIMED`.
         self.idle_since.store(UNTIMED, Ordering::Release);
+        // Read from the shutdown itself, not from an event the server sends:
+        // a response that ends because draining started (an event stream
+        // ending cleanly) must see it.
+        if self.shutdown.state() >= State::Draining {
+            self.signal(event::ENDED_WHILE_DRAINING);
+        }
         if self.active.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.idle_watch.notify();
         }

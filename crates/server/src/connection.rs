@@ -80,6 +80,16 @@ pub(crate) struct Accepted {
 ///   the trigger gets it at once (or as soon as its preface arrives); one
 ///   accepted later, once it has carried its first request, so that a
 ///   client is not sent away before being served once.
+/// - HTTP/1, once draining has started: a response that ends then is the
+///   connection's last (hyper's graceful shutdown right after it). A
+///   response whose head went out before the trigger could not say
+///   `Connection: close`; the next request on the connection would only be
+///   refused, and a client whose stream ended at drain start (an event
+///   stream telling `EventSource` to reconnect) must reconnect on a new
+///   connection, which a load balancer sends elsewhere, not on this one,
+///   where the refusal would make `EventSource` give up. A connection idle
+///   when draining starts stays open (a request may be on its way): its
+///   next request is answered `503` with `Connection: close`.
 /// - before done, when it has no request in progress for too long (see
 ///   [`Limits`]) or is evicted: graceful close (HTTP/1: closed at once when
 ///   idle; HTTP/2: GOAWAY), and dropped if still without a request after
@@ -128,6 +138,7 @@ pub(crate) async fn serve_connection<S, B>(
     let mut armed: Option<Instant> = None;
     let mut phase = Phase::Open;
     let mut goaway_sent = false;
+    let mut last_response_set = false;
     // The events already acted on; a look is due when others arrive.
     let mut seen = u8::MAX;
 
@@ -164,6 +175,17 @@ pub(crate) async fn serve_connection<S, B>(
                 debug!(target: "winddown", %peer, "HTTP/2: graceful GOAWAY at the trigger");
                 connection.as_mut().graceful_shutdown();
                 goaway_sent = true;
+                acted = true;
+            }
+            if !last_response_set
+                && events & event::ENDED_WHILE_DRAINING != 0
+                && !activity.is_http2()
+            {
+                last_response_set = true;
+                // Right after the response: hyper closes once it is
+                // written, or at once if it already is.
+                debug!(target: "winddown", %peer, "HTTP/1: a response ended while draining; closing after it");
+                connection.as_mut().graceful_shutdown();
                 acted = true;
             }
             let next = match phase {

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use winddown_core::Shutdown;
+
 use crate::activity::{Activity, IdleWatch};
 
 /// A connection idle for less than this is not closed to make room: a
@@ -26,11 +28,12 @@ pub(crate) struct Room {
 }
 
 /// Every open connection's [`Activity`], by id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Registry {
     connections: Mutex<Connections>,
     next_id: AtomicU64,
     idle_watch: Arc<IdleWatch>,
+    shutdown: Shutdown,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +45,16 @@ struct Connections {
 }
 
 impl Registry {
+    /// The registry of a server following `shutdown`.
+    pub(crate) fn new(shutdown: Shutdown) -> Self {
+        Registry {
+            connections: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            idle_watch: Arc::default(),
+            shutdown,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connections> {
         self.connections.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -50,7 +63,11 @@ impl Registry {
     pub(crate) fn register(self: &Arc<Self>) -> (Arc<Activity>, Entry) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut connections = self.lock();
-        let activity = Arc::new(Activity::new(self.idle_watch.clone(), connections.events));
+        let activity = Arc::new(Activity::new(
+            self.idle_watch.clone(),
+            connections.events,
+            self.shutdown.clone(),
+        ));
         connections.by_id.insert(id, activity.clone());
         drop(connections);
         let entry = Entry {

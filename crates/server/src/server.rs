@@ -228,7 +228,7 @@ impl Server {
             .keep_alive_interval(ping_interval(limits.http2_keep_alive_interval))
             .keep_alive_timeout(capped(limits.http2_keep_alive_timeout));
         let builder = Arc::new(builder);
-        let registry = Arc::new(Registry::default());
+        let registry = Arc::new(Registry::new(self.shutdown.clone()));
         // The trigger (for the GOAWAY) and done reach the connections
         // through the registry: one watcher for the whole server rather
         // than two futures in every connection.

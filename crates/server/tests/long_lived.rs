@@ -214,6 +214,51 @@ async fn an_event_stream_ends_cleanly_with_a_retry_hint_when_draining_starts() {
     }
 }
 
+/// Under winddown's server, the event stream's HTTP/1 connection closes
+/// right after the stream's clean end at drain start, well before done:
+/// the `EventSource` reconnects on a new connection (which a load balancer
+/// sends to another replica), not on this one, where it would be refused
+/// while draining (and a refusal makes `EventSource` give up for good).
+#[tokio::test]
+async fn an_event_stream_ended_at_drain_start_closes_its_connection_after_it() {
+    let sd = shutdown(Duration::from_secs(10));
+    let release = winddown_testkit::hold_in_cleanup(&sd);
+    let (addr, run, _) = start(Stack::Winddown, &sd).await;
+    let (mut stream, mut buf) = open_events(addr).await;
+    read_chunk(&mut stream, &mut buf).await.unwrap();
+    sd.trigger();
+    let read = async { while read_chunk(&mut stream, &mut buf).await.is_some() {} };
+    timeout(Duration::from_secs(5), read)
+        .await
+        .expect("the stream ended at drain start");
+    assert!(
+        buf.is_empty(),
+        "nothing after the terminating chunk: {buf:?}"
+    );
+    let mut more = [0u8; 256];
+    let n = timeout(Duration::from_secs(5), stream.read(&mut more))
+        .await
+        .expect("the connection closed after the stream")
+        .unwrap();
+    assert_eq!(
+        n,
+        0,
+        "closed, not {:?}",
+        String::from_utf8_lossy(&more[..n])
+    );
+    assert_ne!(
+        sd.state(),
+        State::Done,
+        "closed by the stream's end, not at done"
+    );
+    release.send(()).unwrap();
+    let report = timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the server stops")
+        .unwrap();
+    assert!(report.drained, "{report}");
+}
+
 type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
 /// A WebSocket to `/ws` that has echoed one message.

@@ -21,7 +21,7 @@ const IDLE: Option<Duration> = Some(Duration::from_secs(10));
 /// A connection with one request that ended `ended_after` after the
 /// accept; its activity and the accept's instant.
 async fn one_request(ended_after: Duration) -> (Activity, Instant) {
-    let activity = Activity::new(Arc::default(), 0);
+    let activity = Activity::new(Arc::default(), 0, Shutdown::builder().no_signals().build());
     let born = activity.born;
     let _request = activity.request_started(Version::HTTP_11);
     tokio::time::advance(ended_after).await;
@@ -72,7 +72,7 @@ async fn without_a_write_the_first_look_times_the_end_never_earlier() {
 
 #[tokio::test(start_paused = true)]
 async fn a_request_in_progress_is_never_idle() {
-    let activity = Activity::new(Arc::default(), 0);
+    let activity = Activity::new(Arc::default(), 0, Shutdown::builder().no_signals().build());
     let _request = activity.request_started(Version::HTTP_11);
     tokio::time::advance(60 * S).await;
     activity.wrote();
