@@ -107,7 +107,7 @@ where
             None => *this.exempt_close,
         };
         if this.dialect.http1 && shutting_down {
-            close_connection(&mut response);
+            close_connection(&mut response, this.dialect.connect);
         }
         let cut = std::mem::take(this.cut);
         // The response is rewrapped in place (`map`), not taken apart.
@@ -167,11 +167,13 @@ fn abandon<B>(
 }
 
 /// Adds `Connection: close` (HTTP/1 while shutting down) unless the
-/// connection is being upgraded: out of line, as it is off the hot path.
+/// connection is being upgraded (`101`, or a `2xx` answer to a `CONNECT`,
+/// which opens a tunnel): out of line, as it is off the hot path.
 #[cold]
 #[inline(never)]
-fn close_connection<B>(response: &mut Response<B>) {
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+fn close_connection<B>(response: &mut Response<B>, connect: bool) {
+    let status = response.status();
+    if status == StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success()) {
         return;
     }
     response

@@ -19,6 +19,8 @@ const MESSAGE: &str = "the server is shutting down; retry on another server";
 pub(crate) struct Dialect {
     /// HTTP/1.x: the response may carry `Connection: close`.
     pub(crate) http1: bool,
+    /// A `CONNECT`: a `2xx` answer opens a tunnel (an upgrade, like `101`).
+    pub(crate) connect: bool,
     grpc: Grpc,
 }
 
@@ -45,6 +47,7 @@ impl Dialect {
         if req.method() != Method::POST {
             return Dialect {
                 http1,
+                connect: req.method() == Method::CONNECT,
                 grpc: Grpc::No,
             };
         }
@@ -52,7 +55,11 @@ impl Dialect {
             None => Grpc::No,
             Some(value) => Grpc::of(value.as_bytes()),
         };
-        Dialect { http1, grpc }
+        Dialect {
+            http1,
+            connect: false,
+            grpc,
+        }
     }
 
     /// The `content-type` of a gRPC answer, or `None` for plain HTTP.

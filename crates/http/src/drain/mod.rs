@@ -35,7 +35,8 @@
 //!   answered `503`. Either way the request was counted as abandoned in the
 //!   [`ShutdownReport`](winddown_core::ShutdownReport).
 //! - A `Connection` header is never added to HTTP/2 (or later) responses,
-//!   and never to `101 Switching Protocols`.
+//!   and never to `101 Switching Protocols` or to a `2xx` answer to a
+//!   `CONNECT` (both turn the connection into something else).
 //! - The inner service's error type is kept, so in axum (where layers must
 //!   be `Infallible`) `Router::layer(DrainLayer::new(shutdown))` just works.
 //! - Metrics, through the `metrics` facade: the
