@@ -196,3 +196,64 @@ async fn a_grpc_handler_still_pending_at_the_drain_end_gets_unavailable() {
     assert_unavailable(response, "application/grpc").await;
     assert_eq!(shutdown.in_flight_count(), 0);
 }
+
+/// A gRPC stream still open when the drain ends: over HTTP/2 it ends with
+/// the trailers of `UNAVAILABLE` (a client retries that elsewhere; a cut
+/// body would reset the stream, which tonic reports as `INTERNAL`), and
+/// counts as abandoned. gRPC-Web keeps its trailers in the body, so it is
+/// cut with the error like any other stream.
+#[tokio::test(start_paused = true)]
+async fn a_grpc_stream_open_at_the_drain_end_ends_with_unavailable_trailers() {
+    for (content_type, version, trailers) in [
+        ("application/grpc", Version::HTTP_2, true),
+        ("application/grpc-web", Version::HTTP_11, false),
+        ("text/event-stream", Version::HTTP_2, false),
+    ] {
+        let shutdown = shutdown();
+        let (senders, mut opened) = tokio::sync::mpsc::unbounded_channel();
+        let service = Drain::new(
+            service_fn(move |_: Request<()>| {
+                // An endless stream: its sender is kept, nothing is sent.
+                let (sender, body) = http_body_util::Channel::<Bytes>::new(1);
+                senders.send(sender).unwrap();
+                async move { Ok::<_, Infallible>(Response::new(body)) }
+            }),
+            shutdown.clone(),
+        );
+        let request = Request::post("/echo.Echo/Stream")
+            .version(version)
+            .header("content-type", content_type)
+            .body(())
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        let _sender = opened.recv().await.unwrap();
+        shutdown.trigger();
+        let run = tokio::spawn({
+            let s = shutdown.clone();
+            async move { s.run().await }
+        });
+        let mut body = response.into_body();
+        let last = body.frame().await.expect("a last frame");
+        let report = run.await.unwrap();
+        assert_eq!(report.abandoned, 1, "{content_type}");
+        if trailers {
+            let trailers = last.unwrap().into_trailers().expect("trailers");
+            assert_eq!(trailers["grpc-status"], "14");
+            assert!(
+                trailers["grpc-message"]
+                    .to_str()
+                    .unwrap()
+                    .contains("shutting down")
+            );
+            assert!(body.frame().await.is_none(), "nothing after the trailers");
+            assert!(body.is_end_stream());
+        } else {
+            let error = last.expect_err("cut with an error");
+            assert!(
+                error.is::<winddown_http::DrainEnded>(),
+                "{content_type}: {error}"
+            );
+        }
+        assert_eq!(shutdown.in_flight_count(), 0);
+    }
+}

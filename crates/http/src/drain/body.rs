@@ -21,7 +21,8 @@ use super::grpc::{self, Dialect};
 /// hyper answers a body error by aborting the HTTP/1 connection or
 /// resetting the HTTP/2 stream, so the client sees the response cut short
 /// rather than a clean end. Find it in a body error with
-/// `error.is::<DrainEnded>()`.
+/// `error.is::<DrainEnded>()`. A native gRPC stream over HTTP/2 is not
+/// ended with this error but with the trailers of `UNAVAILABLE`.
 ///
 /// # Examples
 ///
@@ -66,21 +67,34 @@ pin_project! {
         inner: Option<B>,
         // A counted request's place in flight, until its body ends.
         admission: Option<Admission>,
-        // A refusal's message, not sent yet (boxed: refusals are rare, and
-        // every body pays for the size of this field).
-        message: Option<Box<Bytes>>,
+        // A refusal's message not sent yet, or how a counted gRPC response
+        // ends if it is cut (boxed: both are rare, and every body pays for
+        // the size of this field).
+        side: Option<Box<Side>>,
         cut: Cut,
     }
 }
 
+/// What a [`DrainBody`] keeps besides the inner body, rarely.
+#[derive(Debug)]
+enum Side {
+    /// A refusal's text, not sent yet.
+    Message(Bytes),
+    /// A native gRPC response: cut at the drain's end, it ends with the
+    /// trailers of `UNAVAILABLE` (which clients retry) rather than an error
+    /// (a reset stream, which clients see as `INTERNAL`).
+    Grpc,
+}
+
 impl<B> DrainBody<B> {
-    /// The body of a served request: tracked if it was counted.
+    /// The body of a served request: tracked if it was counted; `grpc`
+    /// when, cut, it ends with gRPC trailers.
     #[inline]
-    pub(crate) fn new(body: B, admission: Option<Admission>, cut: Cut) -> Self {
+    pub(crate) fn new(body: B, admission: Option<Admission>, cut: Cut, grpc: bool) -> Self {
         DrainBody {
             inner: Some(body),
+            side: if grpc { grpc_side() } else { None },
             admission,
-            message: None,
             cut,
         }
     }
@@ -90,7 +104,7 @@ impl<B> DrainBody<B> {
         DrainBody {
             inner: None,
             admission: None,
-            message: Some(Box::new(text)),
+            side: Some(Box::new(Side::Message(text))),
             cut: Cut::default(),
         }
     }
@@ -100,7 +114,7 @@ impl<B> DrainBody<B> {
         DrainBody {
             inner: None,
             admission: None,
-            message: None,
+            side: None,
             cut: Cut::default(),
         }
     }
@@ -151,12 +165,27 @@ fn end<B>(mut inner: Pin<&mut Option<B>>, admission: &mut Option<Admission>) {
     *admission = None;
 }
 
-/// Ends a counted body because the drain ended.
+/// How a native gRPC body is marked: out of line, as it allocates.
 #[cold]
 #[inline(never)]
-fn cut<B>(inner: Pin<&mut Option<B>>, admission: &mut Option<Admission>) -> BoxError {
+fn grpc_side() -> Option<Box<Side>> {
+    Some(Box::new(Side::Grpc))
+}
+
+/// Ends a counted body because the drain ended: with a [`DrainEnded`]
+/// error, or for native gRPC with the trailers of `UNAVAILABLE`.
+#[cold]
+#[inline(never)]
+fn cut<B, D>(
+    inner: Pin<&mut Option<B>>,
+    admission: &mut Option<Admission>,
+    side: &mut Option<Box<Side>>,
+) -> Result<Frame<D>, BoxError> {
     end(inner, admission);
-    DrainEnded.into()
+    match side.take().map(|side| *side) {
+        Some(Side::Grpc) => Ok(Frame::trailers(grpc::unavailable_trailers())),
+        _ => Err(DrainEnded.into()),
+    }
 }
 
 /// What polling a body gives.
@@ -171,6 +200,7 @@ fn not_a_frame<B>(
     polled: Polled<B>,
     inner: Pin<&mut Option<B>>,
     admission: &mut Option<Admission>,
+    side: &mut Option<Box<Side>>,
     watch: &mut Cut,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>>
@@ -188,7 +218,7 @@ where
                 return Poll::Pending;
             };
             if watch.poll_ended(held, cx).is_ready() {
-                return Poll::Ready(Some(Err(cut(inner, admission))));
+                return Poll::Ready(Some(cut(inner, admission, side)));
             }
             Poll::Pending
         }
@@ -203,7 +233,7 @@ where
 #[inline(never)]
 fn poll_other<B>(
     inner: Pin<&mut Option<B>>,
-    message: &mut Option<Box<Bytes>>,
+    side: &mut Option<Box<Side>>,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>>
 where
@@ -214,7 +244,10 @@ where
     if let Some(body) = inner.as_pin_mut() {
         return body.poll_frame(cx).map_err(Into::into);
     }
-    Poll::Ready(message.take().map(|text| Ok(Frame::data((*text).into()))))
+    match side.take().map(|side| *side) {
+        Some(Side::Message(text)) => Poll::Ready(Some(Ok(Frame::data(text.into())))),
+        _ => Poll::Ready(None),
+    }
 }
 
 /// The 503 answered while draining, or to a handler still pending when the
@@ -268,10 +301,10 @@ where
         let (Some(admission), Some(body)) =
             (this.admission.as_ref(), this.inner.as_mut().as_pin_mut())
         else {
-            return poll_other(this.inner, this.message, cx);
+            return poll_other(this.inner, this.side, cx);
         };
         if admission.is_drain_ended() {
-            return Poll::Ready(Some(Err(cut(this.inner, this.admission))));
+            return Poll::Ready(Some(cut(this.inner, this.admission, this.side)));
         }
         match body.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
@@ -282,34 +315,35 @@ where
                 *this.admission = None;
                 Poll::Ready(None)
             }
-            other => not_a_frame(other, this.inner, this.admission, this.cut, cx),
+            other => not_a_frame(other, this.inner, this.admission, this.side, this.cut, cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             Some(body) => body.is_end_stream(),
-            None => self.message.is_none(),
+            None => !matches!(self.side.as_deref(), Some(Side::Message(_))),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match (&self.inner, &self.message) {
+        match (&self.inner, self.side.as_deref()) {
             (Some(body), _) => body.size_hint(),
-            (None, Some(text)) => SizeHint::with_exact(text.len() as u64),
-            (None, None) => SizeHint::with_exact(0),
+            (None, Some(Side::Message(text))) => SizeHint::with_exact(text.len() as u64),
+            (None, _) => SizeHint::with_exact(0),
         }
     }
 }
 
 impl<B> fmt::Debug for DrainBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match (&self.inner, &self.admission, &self.message) {
+        let message = matches!(self.side.as_deref(), Some(Side::Message(_)));
+        let kind = match (&self.inner, &self.admission, message) {
             (Some(_), Some(_), _) => "counted",
             // Exempt, or counted and ended: passed through.
             (Some(_), None, _) => "passing through",
-            (None, _, Some(_)) => "message",
-            (None, _, None) => "ended",
+            (None, _, true) => "message",
+            (None, _, false) => "ended",
         };
         f.debug_struct("DrainBody")
             .field("kind", &kind)

@@ -111,7 +111,11 @@ where
         }
         let cut = std::mem::take(this.cut);
         // The response is rewrapped in place (`map`), not taken apart.
-        Poll::Ready(Ok(response.map(|body| DrainBody::new(body, admission, cut))))
+        // Only a counted body can be cut.
+        let grpc = admission.is_some() && this.dialect.cuts_with_trailers();
+        Poll::Ready(Ok(
+            response.map(|body| DrainBody::new(body, admission, cut, grpc))
+        ))
     }
 }
 

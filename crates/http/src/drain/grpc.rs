@@ -62,6 +62,15 @@ impl Dialect {
         }
     }
 
+    /// Whether a response cut at the drain's end can end with gRPC
+    /// trailers instead of an error: native gRPC over HTTP/2 (gRPC-Web
+    /// carries its trailers in the body, and HTTP/1 has no trailers a
+    /// client reads).
+    #[inline]
+    pub(crate) fn cuts_with_trailers(self) -> bool {
+        self.grpc == Grpc::Native && !self.http1
+    }
+
     /// The `content-type` of a gRPC answer, or `None` for plain HTTP.
     pub(crate) fn grpc_content_type(self) -> Option<&'static str> {
         match self.grpc {
@@ -101,6 +110,15 @@ pub(crate) fn unavailable(headers: &mut HeaderMap, content_type: &'static str) {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert("grpc-status", HeaderValue::from_static(UNAVAILABLE));
     headers.insert("grpc-message", HeaderValue::from_static(MESSAGE));
+}
+
+/// The trailers that end a gRPC response cut at the drain's end: the
+/// status `UNAVAILABLE` (which clients retry elsewhere) and its message.
+pub(crate) fn unavailable_trailers() -> HeaderMap {
+    let mut trailers = HeaderMap::with_capacity(2);
+    trailers.insert("grpc-status", HeaderValue::from_static(UNAVAILABLE));
+    trailers.insert("grpc-message", HeaderValue::from_static(MESSAGE));
+    trailers
 }
 
 #[cfg(test)]
