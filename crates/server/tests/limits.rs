@@ -22,7 +22,8 @@ use tokio::time::{Instant, sleep, timeout};
 use winddown_server::Server;
 
 use common::{
-    Client, LARGE_LEN, PROTOS, Proto, STACKS, Stack, fetch, hold_in_cleanup, shutdown, start_with,
+    Client, LARGE_LEN, PROTOS, Proto, STACKS, Stack, fetch, hold_in_cleanup, release_until_done,
+    shutdown, start_with,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -377,11 +378,7 @@ async fn a_close_grace_longer_than_the_close_timeout_ends_with_it() {
     response.into_body().collect().await.unwrap();
 
     sd.trigger();
-    sd.cleanup_started().await;
-    let done = sd.done();
-    release.send(()).unwrap();
-    done.await;
-    let done_at = Instant::now();
+    let done_at = release_until_done(&sd, release).await;
     let closed = timeout(grace, &mut client.conn).await;
     let closed_after = done_at.elapsed();
     assert!(closed.is_ok(), "still open {closed_after:?} after done");
@@ -444,11 +441,7 @@ async fn at_done_slow_and_stuck_clients_are_dropped_at_the_close_timeout() {
         assert!(head[..n].starts_with(b"HTTP/1.1 200"), "{stack:?}");
 
         sd.trigger();
-        sd.cleanup_started().await;
-        let done = sd.done();
-        release.send(()).unwrap();
-        done.await;
-        let done_at = Instant::now();
+        let done_at = release_until_done(&sd, release).await;
         let report = timeout(close_timeout + MARGIN, run)
             .await
             .unwrap_or_else(|_| panic!("{stack:?}: the server returned on time"))

@@ -16,7 +16,7 @@ use winddown_server::Server;
 
 use common::{
     Client, PROTOS, Proto, STACKS, STREAM_CHUNKS, Stack, fetch, hold_in_cleanup, raw, raw_status,
-    read_all, shutdown, slow_byte, start, start_with,
+    read_all, release_until_done, shutdown, slow_byte, start, start_with,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -435,10 +435,7 @@ async fn a_request_sent_at_done_on_an_idle_connection_is_answered() {
         let mut fresh = TcpStream::connect(addr).await.unwrap();
 
         sd.trigger();
-        sd.cleanup_started().await;
-        let done = sd.done();
-        release.send(()).unwrap();
-        done.await;
+        release_until_done(&sd, release).await;
         for stream in [&mut used, &mut fresh] {
             stream
                 .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")

@@ -23,6 +23,19 @@ use winddown_http::{DrainLayer, Probe};
 use winddown_server::Server;
 pub use winddown_testkit::hold_in_cleanup;
 
+/// Waits for cleanup (held by [`hold_in_cleanup`]'s hook), lets it go and
+/// waits for done; the instant done was seen.
+pub async fn release_until_done(
+    shutdown: &Shutdown,
+    release: tokio::sync::oneshot::Sender<()>,
+) -> tokio::time::Instant {
+    shutdown.cleanup_started().await;
+    let done = shutdown.done();
+    release.send(()).unwrap();
+    done.await;
+    tokio::time::Instant::now()
+}
+
 /// How long `/slow` takes.
 pub const SLOW: Duration = Duration::from_millis(1000);
 /// The size of the `/slow` body.
