@@ -12,8 +12,11 @@
 //! 2. The new process accepts on the socket alongside this one and reports
 //!    `READY=1` with [`Notifier::ready`](crate::Notifier::ready), over a
 //!    unix datagram socket in a private directory named by
-//!    [`HANDOFF_SOCKET_ENV`]. The wait is bounded
-//!    ([`Handoff::ready_timeout`]).
+//!    [`HANDOFF_SOCKET_ENV`] (with [`HANDOFF_PID_ENV`] its pid, so that
+//!    the processes it starts later, which inherit both, notify systemd
+//!    instead). The wait is bounded ([`Handoff::ready_timeout`]). Like
+//!    `LISTEN_PID`, the pid is the one the program is started with: a
+//!    launcher must `exec` the service, not start it as a child.
 //! 3. Under systemd (`NOTIFY_SOCKET`), the service manager is told
 //!    `MAINPID=` the new pid; this process sends it nothing more.
 //! 4. The shutdown is triggered with [`Reason::HandedOff`]: the server stops
@@ -77,14 +80,30 @@ use tokio::process::{Child, Command};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
-use winddown_core::{Reason, Shutdown};
+use winddown_core::{Reason, Shutdown, text};
 
 pub use error::HandoffError;
 
 /// The variable naming the unix datagram socket a new process reports
 /// `READY=1` to during a hand-off (read by
 /// [`Notifier::ready`](crate::Notifier::ready)).
+///
+/// ```
+/// assert_eq!(winddown_systemd::handoff::HANDOFF_SOCKET_ENV, "WINDDOWN_HANDOFF_SOCKET");
+/// ```
 pub const HANDOFF_SOCKET_ENV: &str = "WINDDOWN_HANDOFF_SOCKET";
+
+/// The variable naming the process that reports to
+/// [`HANDOFF_SOCKET_ENV`]: the new process of a hand-off, like
+/// `LISTEN_PID`. [`Notifier::ready`](crate::Notifier::ready) in any other
+/// process (one that inherited the variables) ignores the hand-off socket
+/// and notifies `NOTIFY_SOCKET`. Without it (a process handing off from an
+/// earlier version of this crate), the hand-off socket is used.
+///
+/// ```
+/// assert_eq!(winddown_systemd::handoff::HANDOFF_PID_ENV, "WINDDOWN_HANDOFF_PID");
+/// ```
+pub const HANDOFF_PID_ENV: &str = "WINDDOWN_HANDOFF_PID";
 
 /// The default bound on the new process becoming ready.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -93,9 +112,10 @@ pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// (`SD_LISTEN_FDS_START`).
 const LISTEN_FD: i32 = 3;
 
-/// Sets `LISTEN_PID` to the new process's id, which is known only once it
-/// runs: the shell's `$$`, kept by `exec`.
-const SET_LISTEN_PID: &str = "LISTEN_PID=$$; export LISTEN_PID; exec \"$0\" \"$@\"";
+/// Sets `LISTEN_PID` and [`HANDOFF_PID_ENV`] to the new process's id,
+/// which is known only once it runs: the shell's `$$`, kept by `exec`.
+const SET_PIDS: &str = "LISTEN_PID=$$; WINDDOWN_HANDOFF_PID=$$; \
+                        export LISTEN_PID WINDDOWN_HANDOFF_PID; exec \"$0\" \"$@\"";
 
 /// Starts a new process of the service with the listening socket and stops
 /// this one once it is ready; see the [module docs](self).
@@ -225,7 +245,7 @@ impl Handoff {
         let mut command = Command::new("/bin/sh");
         command
             .arg("-c")
-            .arg(SET_LISTEN_PID)
+            .arg(SET_PIDS)
             .arg(&program)
             .args(&args)
             .env("LISTEN_FDS", "1")
@@ -233,6 +253,7 @@ impl Handoff {
             .env_remove("LISTEN_FDNAMES")
             .env_remove("LISTEN_FDS_FIRST_FD")
             .env(HANDOFF_SOCKET_ENV, &socket_path)
+            .env_remove(HANDOFF_PID_ENV)
             .stdin(Stdio::null())
             .kill_on_drop(false);
         let fd = self.listener.try_clone().map_err(HandoffError::Start)?;
@@ -253,7 +274,7 @@ impl Handoff {
         info!(
             target: "winddown",
             pid,
-            program = %program.display(),
+            program = %text::escaped(&program.to_string_lossy()),
             timeout = ?self.ready_timeout,
             "hand-off: started a new process with the listening socket; waiting for it to be ready"
         );
@@ -355,6 +376,35 @@ impl Handoff {
     }
 }
 
+/// The socket [`Notifier::ready`](crate::Notifier::ready) reports to when
+/// this process is the new process of a hand-off: [`HANDOFF_SOCKET_ENV`]
+/// when [`HANDOFF_PID_ENV`] names this process (or is not set).
+///
+/// # Errors
+///
+/// When [`HANDOFF_PID_ENV`] is set but is not a process id.
+pub(crate) fn ready_socket() -> io::Result<Option<PathBuf>> {
+    let Some(path) = std::env::var_os(HANDOFF_SOCKET_ENV) else {
+        return Ok(None);
+    };
+    let Some(pid) = std::env::var_os(HANDOFF_PID_ENV) else {
+        return Ok(Some(PathBuf::from(path)));
+    };
+    match pid.to_str().and_then(|pid| pid.parse::<u32>().ok()) {
+        Some(pid) if pid == std::process::id() => Ok(Some(PathBuf::from(path))),
+        Some(_) => Ok(None),
+        None => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{HANDOFF_PID_ENV}=\"{}\" is invalid; expected the id of the new process of a \
+                 hand-off (this process: {})",
+                text::escaped(&pid.to_string_lossy()),
+                std::process::id()
+            ),
+        )),
+    }
+}
+
 /// Waits for a datagram with a `READY=1` line. Cancel safe.
 async fn wait_ready(socket: &UnixDatagram) -> io::Result<()> {
     let mut buf = vec![0; 4096];
@@ -405,5 +455,220 @@ fn current_exe() -> io::Result<PathBuf> {
     match exe.to_str().and_then(|s| s.strip_suffix(" (deleted)")) {
         Some(path) => Ok(PathBuf::from(path)),
         None => Ok(exe),
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use tokio::net::TcpListener;
+    use winddown_core::{Reason, Shutdown};
+    use winddown_testkit::LogCapture;
+
+    use super::{HANDOFF_PID_ENV, HANDOFF_SOCKET_ENV, Handoff, HandoffError};
+    use crate::test_child::{self, MODE};
+    use crate::{Notifier, tcp_listener_from_env};
+
+    const CHILD_MODE: &str = "handoff::tests::child_mode";
+
+    fn ready() -> String {
+        let shutdown = Shutdown::builder().no_signals().build();
+        match Notifier::new(shutdown).ready() {
+            Ok(sent) => format!("ok sent={sent}"),
+            Err(error) => format!("err {:?} {error}", error.kind()),
+        }
+    }
+
+    /// Child mode only. `handed-off`: the new process of a hand-off takes
+    /// the socket, reports ready, then starts a process of its own
+    /// (`started`) that reports ready too.
+    #[test]
+    fn child_mode() {
+        match std::env::var(MODE).as_deref() {
+            Ok("handed-off") => {
+                match tcp_listener_from_env() {
+                    Ok(Some(listener)) => {
+                        println!("RESULT listener {}", listener.local_addr().unwrap())
+                    }
+                    other => println!("RESULT listener {other:?}"),
+                }
+                println!("RESULT ready {}", ready());
+                let output = std::process::Command::new(std::env::current_exe().unwrap())
+                    .args(test_child::child_args(CHILD_MODE))
+                    .env(MODE, "started")
+                    .output()
+                    .unwrap();
+                print!("{}", String::from_utf8_lossy(&output.stdout));
+                println!("RESULT done");
+            }
+            Ok("started") => println!("RESULT started ready {}", ready()),
+            _ => {}
+        }
+    }
+
+    /// Waits (at most 30 s) until the file at `path` has a line with
+    /// `needle`; its text.
+    async fn written(path: &std::path::Path, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no {needle:?} in:\n{text}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The new process of a hand-off reports ready to the process handing
+    /// off; a process it starts afterwards inherits the variables, and
+    /// used to report to the hand-off's socket, gone by then, instead of
+    /// systemd.
+    #[tokio::test]
+    async fn a_process_started_by_the_new_process_notifies_systemd_not_the_hand_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let notify = dir.path().join("notify.sock");
+        let manager = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+        manager
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let out = dir.path().join("new.out");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let shutdown = Shutdown::builder().no_signals().build();
+        // The new process: this test binary in child mode, with systemd's
+        // socket (for the new process only: this one has none to notify
+        // of the new main pid).
+        let script = format!(
+            "NOTIFY_SOCKET=\"$1\" {MODE}=handed-off exec \"$0\" {} > \"$2\" 2>&1",
+            test_child::child_args(CHILD_MODE).join(" ")
+        );
+        let exe = std::env::current_exe().unwrap();
+        let pid = Handoff::new(shutdown.clone(), &listener)
+            .unwrap()
+            .program(
+                "/bin/sh",
+                [
+                    "-c".as_ref(),
+                    script.as_ref(),
+                    exe.as_os_str(),
+                    notify.as_os_str(),
+                    out.as_os_str(),
+                ],
+            )
+            .ready_timeout(Duration::from_secs(30))
+            .hand_off()
+            .await
+            .unwrap();
+        assert_eq!(shutdown.reason(), Some(Reason::HandedOff { pid }));
+
+        let report = written(&out, "RESULT done").await;
+        let addr = listener.local_addr().unwrap();
+        assert!(
+            report.contains(&format!("RESULT listener {addr}\n")),
+            "{report}"
+        );
+        assert!(report.contains("RESULT ready ok sent=true\n"), "{report}");
+        assert!(
+            report.contains("RESULT started ready ok sent=true\n"),
+            "{report}"
+        );
+        let mut buf = [0; 4096];
+        let received = manager
+            .recv(&mut buf)
+            .map(|len| String::from_utf8_lossy(&buf[..len]).into_owned());
+        assert_eq!(
+            received.as_deref().ok(),
+            Some("READY=1\nSTATUS=serving\n"),
+            "{received:?}\n{report}"
+        );
+    }
+
+    #[test]
+    fn the_hand_off_socket_is_used_by_the_process_named_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let handoff = dir.path().join("ready.sock");
+        let handoff_socket = std::os::unix::net::UnixDatagram::bind(&handoff).unwrap();
+        let notify = dir.path().join("notify.sock");
+        let manager = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
+        let (handoff, notify) = (handoff.to_str().unwrap(), notify.to_str().unwrap());
+        let run = |env: &[(&str, &str)]| {
+            let (status, output) = test_child::run(CHILD_MODE, "started", env, None);
+            assert!(status.success(), "{output}");
+            output
+        };
+        let recv = |socket: &std::os::unix::net::UnixDatagram| {
+            socket
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let mut buf = [0; 4096];
+            let len = socket.recv(&mut buf).unwrap();
+            String::from_utf8_lossy(&buf[..len]).into_owned()
+        };
+
+        // Another process's hand-off (pid 1 is never a test's child):
+        // systemd is told.
+        let output = run(&[
+            ("NOTIFY_SOCKET", notify),
+            (HANDOFF_SOCKET_ENV, handoff),
+            (HANDOFF_PID_ENV, "1"),
+        ]);
+        assert!(
+            output.contains("RESULT started ready ok sent=true"),
+            "{output}"
+        );
+        assert_eq!(recv(&manager), "READY=1\nSTATUS=serving\n");
+
+        // Without the pid (a hand-off from an earlier version): the hand-off.
+        let output = run(&[("NOTIFY_SOCKET", notify), (HANDOFF_SOCKET_ENV, handoff)]);
+        assert!(
+            output.contains("RESULT started ready ok sent=true"),
+            "{output}"
+        );
+        assert_eq!(recv(&handoff_socket), "READY=1\nSTATUS=serving\n");
+
+        let output = run(&[
+            ("NOTIFY_SOCKET", notify),
+            (HANDOFF_SOCKET_ENV, handoff),
+            (HANDOFF_PID_ENV, "12\n34"),
+        ]);
+        assert!(
+            output.contains(
+                "RESULT started ready err InvalidInput WINDDOWN_HANDOFF_PID=\"12\\n34\" is \
+                 invalid; expected the id of the new process of a hand-off"
+            ),
+            "{output}"
+        );
+    }
+
+    /// The program's path reaches the log: escaped, it cannot forge a line.
+    #[test]
+    fn the_program_is_logged_escaped() {
+        let logs = LogCapture::default();
+        let _default = tracing::subscriber::set_default(logs.subscriber());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let program = dir.path().join("svc\nINFO forged");
+            std::os::unix::fs::symlink("/bin/false", &program).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let shutdown = Shutdown::builder().no_signals().build();
+            let error = Handoff::new(shutdown.clone(), &listener)
+                .unwrap()
+                .program(&program, Vec::<String>::new())
+                .hand_off()
+                .await
+                .unwrap_err();
+            assert!(matches!(error, HandoffError::Exited(_)), "{error}");
+            let text = logs.text();
+            assert!(text.contains(r"/svc\nINFO forged"), "{text}");
+            assert!(
+                !text.lines().any(|l| l.starts_with("INFO forged")),
+                "{text}"
+            );
+        });
     }
 }

@@ -24,23 +24,27 @@
 //! use winddown_core::Shutdown;
 //! use winddown_systemd::{Notifier, tcp_listener_from_env};
 //!
-//! #[tokio::main]
-//! async fn main() -> std::io::Result<()> {
-//!     let shutdown = Shutdown::new();
-//!     let listener = match tcp_listener_from_env()? {
-//!         Some(inherited) => tokio::net::TcpListener::from_std(inherited)?,
-//!         None => tokio::net::TcpListener::bind("127.0.0.1:8080").await?,
-//!     };
-//!     // READY=1 now that connections are accepted; the rest follows the shutdown.
-//!     Notifier::new(shutdown.clone()).spawn();
-//!     let report = shutdown
-//!         .run_until(async move {
-//!             // serve on `listener` here
-//!             # drop(listener);
-//!             std::future::pending::<std::io::Result<()>>().await
-//!         })
-//!         .await;
-//!     std::process::exit(report.exit_code());
+//! fn main() -> std::io::Result<()> {
+//!     // Before the runtime's threads start: taking the socket removes
+//!     // LISTEN_FDS and LISTEN_PID from the environment.
+//!     let inherited = tcp_listener_from_env()?;
+//!     tokio::runtime::Runtime::new()?.block_on(async {
+//!         let shutdown = Shutdown::new();
+//!         let listener = match inherited {
+//!             Some(inherited) => tokio::net::TcpListener::from_std(inherited)?,
+//!             None => tokio::net::TcpListener::bind("127.0.0.1:8080").await?,
+//!         };
+//!         // READY=1 now that connections are accepted; the rest follows the shutdown.
+//!         Notifier::new(shutdown.clone()).spawn();
+//!         let report = shutdown
+//!             .run_until(async move {
+//!                 // serve on `listener` here
+//!                 # drop(listener);
+//!                 std::future::pending::<std::io::Result<()>>().await
+//!             })
+//!             .await;
+//!         std::process::exit(report.exit_code());
+//!     })
 //! }
 //! ```
 
@@ -48,6 +52,8 @@
 pub mod handoff;
 mod listen;
 mod notify;
+#[cfg(all(test, target_os = "linux"))]
+mod test_child;
 
 pub use listen::tcp_listener_from_env;
 pub use notify::{DEFAULT_EXTEND_MARGIN, Notifier};
