@@ -4,7 +4,8 @@
 //! Hook names, error messages, configured URLs and the answers of remote
 //! servers all reach log lines; every crate of winddown shows them through
 //! these functions, so none can forge a log line, colour a terminal or leak
-//! a password.
+//! a password ([`redact_userinfo`] for free text, [`redact_url`] for one URL
+//! as configured, [`scheme_only`] for a URL that does not parse).
 //!
 //! # Examples
 //!
@@ -19,52 +20,123 @@
 use std::borrow::Cow;
 
 /// `text` with the user information of every URL in it replaced by `***`:
-/// `http://user:secret@gw:9091/` shows as `http://***@gw:9091/`. The start
-/// of the text counts as an authority too, so `user:secret@gw:9091` (no
-/// scheme) shows as `***@gw:9091`.
+/// `http://user:secret@gw:9091/` shows as `http://***@gw:9091/`.
+///
+/// After a `scheme://`, every `@` up to the first whitespace is taken for
+/// the end of user information, and everything before the last of them is
+/// hidden: a password may hold `/`, `?` or `#` unencoded
+/// (`http://ops:hunter/2@gw` shows as `http://***@gw`), and hiding a path
+/// with an `@` in it too is the safe mistake. The start of the text counts
+/// as an authority too (up to `/`, `?`, `#`, a quote or whitespace), so
+/// `user:secret@gw:9091` (no scheme) shows as `***@gw:9091`.
+///
+/// For free text (a log line, an error message). One URL as configured,
+/// where whitespace does not end it, goes through [`redact_url`].
 ///
 /// ```
 /// use winddown_core::text::redact_userinfo;
 /// assert_eq!(redact_userinfo("http://user:s3cret@gw:9091/"), "http://***@gw:9091/");
+/// assert_eq!(redact_userinfo("http://ops:hunter/2@gw:9091"), "http://***@gw:9091");
 /// assert_eq!(redact_userinfo("http://gw:9091"), "http://gw:9091");
 /// ```
 pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
-    let starts = std::iter::once(0).chain(text.match_indices("://").map(|(i, _)| i + 3));
     let mut cuts = Vec::new();
-    for start in starts {
+    // The start of the text: `user:secret@host`, without a scheme.
+    let first = text
+        .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace())
+        .unwrap_or(text.len());
+    if let Some(at) = text[..first].rfind('@') {
+        cuts.push((0, at));
+    }
+    // After every `scheme://`: up to the first whitespace.
+    for (i, _) in text.match_indices("://") {
+        let start = i + 3;
         let authority = &text[start..];
         let end = authority
-            .find(|c: char| {
-                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace()
-            })
+            .find(char::is_whitespace)
             .unwrap_or(authority.len());
         if let Some(at) = authority[..end].rfind('@') {
             cuts.push((start, start + at));
         }
     }
+    hide(text, &cuts)
+}
+
+/// `url`, one URL as given (a configured value, an argument), with its user
+/// information replaced by `***`: everything between `scheme://` and the
+/// last `@` of the whole text, whitespace included, since the text is one
+/// value and not a line of words. Without a `scheme://`, as
+/// [`redact_userinfo`].
+///
+/// ```
+/// use winddown_core::text::redact_url;
+/// assert_eq!(redact_url("http://ops:hunter 2@gw:9091"), "http://***@gw:9091");
+/// assert_eq!(redact_url("user:s3cret@gw:9091"), "***@gw:9091");
+/// assert_eq!(redact_url("http://gw:9091/prefix"), "http://gw:9091/prefix");
+/// ```
+pub fn redact_url(url: &str) -> Cow<'_, str> {
+    let Some(i) = url.find("://") else {
+        return redact_userinfo(url);
+    };
+    let start = i + 3;
+    match url[start..].rfind('@') {
+        Some(at) => hide(url, &[(start, start + at)]),
+        None => Cow::Borrowed(url),
+    }
+}
+
+/// What a message shows of a URL that does not parse: its scheme and `***`
+/// (`http://***`), or `***` without a scheme. The rest is not shown at all:
+/// where the user information of a broken URL ends cannot be told, and it
+/// may hold a password.
+///
+/// ```
+/// use winddown_core::text::scheme_only;
+/// assert_eq!(scheme_only("http://ops:hunter 2@gw:9091"), "http://***");
+/// assert_eq!(scheme_only("ops:hunter/2@gw:9091"), "***");
+/// ```
+pub fn scheme_only(url: &str) -> String {
+    // RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme).filter(|s| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    });
+    match scheme {
+        Some(scheme) => format!("{scheme}://***"),
+        None => "***".to_owned(),
+    }
+}
+
+/// `text` with each `(start, end)` range (in increasing order of start)
+/// replaced by `***`; a range starting inside one already hidden is skipped.
+fn hide<'a>(text: &'a str, cuts: &[(usize, usize)]) -> Cow<'a, str> {
     if cuts.is_empty() {
         return Cow::Borrowed(text);
     }
     let mut shown = String::with_capacity(text.len());
     let mut copied = 0;
-    for (start, at) in cuts {
+    for &(start, end) in cuts {
         if start < copied {
             continue;
         }
         shown.push_str(&text[copied..start]);
         shown.push_str("***");
-        copied = at;
+        copied = end;
     }
     shown.push_str(&text[copied..]);
     Cow::Owned(shown)
 }
 
 /// Whether `text` carries user information (`user:password@`) where a URL
-/// has its authority.
+/// has its authority, as [`redact_userinfo`] sees it: an `@` anywhere after
+/// `scheme://` before the first whitespace, or in the first word of a text
+/// without a scheme.
 ///
 /// ```
 /// assert!(winddown_core::text::has_userinfo("http://u:p@gw"));
-/// assert!(!winddown_core::text::has_userinfo("http://gw/a@b"));
+/// assert!(winddown_core::text::has_userinfo("http://u:p/q@gw"));
+/// assert!(!winddown_core::text::has_userinfo("http://gw:9091/metrics"));
 /// ```
 pub fn has_userinfo(text: &str) -> bool {
     matches!(redact_userinfo(text), Cow::Owned(_))
@@ -148,14 +220,57 @@ mod tests {
                 "push to http://a:s3cret@gw/ and https://b:s3cret@gw2 failed",
                 "push to http://***@gw/ and https://***@gw2 failed",
             ),
-            ("http://gw:9091/path@x", "http://gw:9091/path@x"),
+            // A password holding a character that ends an authority.
+            ("http://ops:hunter/2@gw:9091", "http://***@gw:9091"),
+            ("http://ops:hunter?2@gw:9091", "http://***@gw:9091"),
+            ("http://ops:hunter#2@gw:9091", "http://***@gw:9091"),
+            ("http://ops:hun\"ter@gw:9091", "http://***@gw:9091"),
+            // An `@` after the authority is hidden too: the safe mistake.
+            ("http://gw:9091/path@x", "http://***@x"),
+            // Whitespace ends a URL in free text.
+            ("http://gw:9091 mail a@b", "http://gw:9091 mail a@b"),
             ("http://gw:9091", "http://gw:9091"),
+            ("/var/lib/app@1/x.prom", "/var/lib/app@1/x.prom"),
             ("/healthz", "/healthz"),
             ("", ""),
         ];
         for (text, expected) in cases {
             assert_eq!(redact_userinfo(text), expected, "{text}");
             assert_eq!(has_userinfo(text), text != expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn one_url_is_hidden_up_to_its_last_at_whitespace_included() {
+        let cases = [
+            ("http://ops:hunter 2@gw:9091", "http://***@gw:9091"),
+            ("http://a:b@gw x@y", "http://***@y"),
+            ("http://ops:hunter/2@gw:9091", "http://***@gw:9091"),
+            ("user:s3cret@gw:9091", "***@gw:9091"),
+            ("http://gw:9091/prefix", "http://gw:9091/prefix"),
+            ("not a url", "not a url"),
+            ("", ""),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(redact_url(url), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_url_that_does_not_parse_shows_its_scheme_only() {
+        let cases = [
+            ("http://ops:hunter 2@gw:9091", "http://***"),
+            ("HTTP+unix://x", "HTTP+unix://***"),
+            ("http://", "http://***"),
+            ("ops:hunter/2@gw:9091", "***"),
+            ("not a url", "***"),
+            (" http://gw", "***"),
+            ("1http://gw", "***"),
+            ("://gw", "***"),
+            ("", "***"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(scheme_only(url), expected, "{url}");
         }
     }
 

@@ -42,12 +42,13 @@ pub enum InstallError {
 #[non_exhaustive]
 pub enum PushError {
     /// The base URL cannot be used. The URL in it has any user
-    /// information replaced by `***`.
+    /// information replaced by `***`, or, if it does not parse, shows only
+    /// its scheme (`http://***`).
     #[error(
         "invalid Pushgateway URL {url:?}: {reason}; expected a base URL like \"http://pushgateway:9091\""
     )]
     InvalidUrl {
-        /// The URL as given.
+        /// The URL as given, user information hidden.
         url: String,
         /// What is wrong with it.
         reason: String,

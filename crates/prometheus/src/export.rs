@@ -7,6 +7,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 use winddown_core::{RegisterError, Shutdown};
 
+use crate::textfile::shown_path;
 use crate::{LingerOutcome, PrometheusMetrics, PushError, Pushgateway, write_textfile};
 
 /// Gets the last shutdown's figures out although the process exits: linger
@@ -277,7 +278,7 @@ impl FinalExport {
             .unwrap_or_else(|join| Err(io::Error::other(join.to_string())));
             match &result {
                 Ok(path) => {
-                    info!(target: "winddown", path = %path.display(), "wrote metrics textfile")
+                    info!(target: "winddown", path = %shown_path(path), "wrote metrics textfile")
                 }
                 Err(error) => warn!(target: "winddown", %error, "could not write metrics textfile"),
             }

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::PushError;
 use crate::service::CONTENT_TYPE_TEXT;
-use winddown_core::text::{bounded_line, has_userinfo, redact_userinfo};
+use winddown_core::text::{bounded_line, has_userinfo, redact_url, scheme_only};
 
 /// The default bound of one push.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -84,9 +84,12 @@ impl Pushgateway {
     /// # Errors
     ///
     /// [`PushError::InvalidUrl`] for anything but an `http://` URL with a
-    /// host, no query and no credentials (`user:password@`, shown as `***@`
-    /// in the error: a password never reaches a message),
-    /// [`PushError::EmptyJob`] for an empty job.
+    /// host, a port from 1 to 65535 if a `:` follows the host (none: 80), no
+    /// query, no fragment and no credentials, [`PushError::EmptyJob`] for an
+    /// empty job. A password never reaches a message: any `@` after
+    /// `http://` counts as the end of credentials (a password may hold `/`,
+    /// `?` or `#`), refused and shown as `***@`; a URL that does not parse
+    /// shows as its scheme only (`http://***`).
     ///
     /// # Examples
     ///
@@ -98,31 +101,43 @@ impl Pushgateway {
     /// assert_eq!(gateway.instance_label(), Pushgateway::default_instance());
     ///
     /// assert!(matches!(Pushgateway::new("http://pushgateway:9091", ""), Err(PushError::EmptyJob)));
-    /// let error = Pushgateway::new("http://ops:hunter2@pushgateway:9091", "orders").unwrap_err();
+    /// let error = Pushgateway::new("http://ops:hunter/2@pushgateway:9091", "orders").unwrap_err();
     /// assert!(error.to_string().contains("\"http://***@pushgateway:9091\""));
-    /// assert!(!error.to_string().contains("hunter2"));
+    /// assert!(!error.to_string().contains("hunter"));
+    ///
+    /// let error = Pushgateway::new("http://pushgateway:99999", "orders").unwrap_err();
+    /// assert!(error.to_string().contains(r#"its port "99999" is not a number from 1 to 65535"#));
     /// # Ok::<(), PushError>(())
     /// ```
     pub fn new(base_url: &str, job: impl Into<String>) -> Result<Pushgateway, PushError> {
-        // Never the URL as given: it may carry a password.
+        // Never the URL as given: it may carry a password. One that does not
+        // parse shows its scheme only.
+        let parsed = base_url.parse::<Uri>();
         let invalid = |reason: &str| PushError::InvalidUrl {
-            url: redact_userinfo(base_url).into_owned(),
+            url: match &parsed {
+                Ok(_) => redact_url(base_url).into_owned(),
+                Err(_) => scheme_only(base_url),
+            },
             reason: reason.to_owned(),
         };
-        // Before parsing: a URL that does not parse may still hold a password.
+        // Before parsing: `http://ops:hunter/2@gw` parses with `ops` as the
+        // host and the password in the path.
         if has_userinfo(base_url) {
             return Err(invalid(CREDENTIALS));
         }
-        let uri: Uri = base_url
-            .parse()
-            .map_err(|_| invalid("it is not a valid URL"))?;
+        let Ok(uri) = &parsed else {
+            return Err(invalid(
+                "it is not a valid URL (only its scheme is shown: it may hold a password)",
+            ));
+        };
         match uri.scheme_str() {
             Some("http") => {}
             Some(_) => return Err(invalid("only http:// is supported")),
             None => return Err(invalid("it has no scheme")),
         }
         let authority = uri.authority().ok_or_else(|| invalid("it has no host"))?;
-        if authority.host().is_empty() {
+        let host = authority.host();
+        if host.is_empty() {
             return Err(invalid("it has no host"));
         }
         if authority.as_str().contains('@') {
@@ -131,11 +146,29 @@ impl Pushgateway {
         if uri.query().is_some() {
             return Err(invalid("it has a query string"));
         }
+        // `http::Uri` drops a fragment silently.
+        if base_url.contains('#') {
+            return Err(invalid("it has a fragment (#…)"));
+        }
+        // `http::Uri` does not check the port: `port_u16` is `None` for
+        // "99999" as for no port at all.
+        let port = match authority.as_str().strip_prefix(host) {
+            Some("") => 80,
+            Some(after) => after
+                .strip_prefix(':')
+                .and_then(parse_port)
+                .ok_or_else(|| {
+                    invalid(&format!(
+                        "its port {:?} is not a number from 1 to 65535 (leave out the \":\" for port 80)",
+                        after.strip_prefix(':').unwrap_or(after)
+                    ))
+                })?,
+            None => return Err(invalid("it has no host")),
+        };
         let job = job.into();
         if job.is_empty() {
             return Err(PushError::EmptyJob);
         }
-        let host = authority.host();
         Ok(Pushgateway {
             authority: authority.as_str().to_owned(),
             host: host
@@ -143,7 +176,7 @@ impl Pushgateway {
                 .and_then(|h| h.strip_suffix(']'))
                 .unwrap_or(host)
                 .to_owned(),
-            port: authority.port_u16().unwrap_or(80),
+            port,
             prefix: uri.path().trim_end_matches('/').to_owned(),
             job,
             instance: Pushgateway::default_instance(),
@@ -394,6 +427,15 @@ impl Pushgateway {
     }
 }
 
+/// A TCP port to connect to: 1 to 65535, in decimal digits only
+/// (`u16::from_str` would take "+80").
+fn parse_port(text: &str) -> Option<u16> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|&port| port != 0)
+}
+
 /// One `label/value` pair of the grouping key, base64url-encoded when the
 /// value is not a plain path segment.
 fn segment(label: &str, value: &str) -> String {
@@ -479,7 +521,11 @@ mod tests {
         );
         assert_eq!(
             message("http://"),
-            "invalid Pushgateway URL \"http://\": it is not a valid URL; expected a base URL like \"http://pushgateway:9091\""
+            "invalid Pushgateway URL \"http://***\": it is not a valid URL (only its scheme is shown: it may hold a password); expected a base URL like \"http://pushgateway:9091\""
+        );
+        assert_eq!(
+            message("http://gw:9091#x"),
+            "invalid Pushgateway URL \"http://gw:9091#x\": it has a fragment (#…); expected a base URL like \"http://pushgateway:9091\""
         );
         assert_eq!(
             message("http://gw:9091/?x=1"),
@@ -506,6 +552,40 @@ mod tests {
             Pushgateway::new("http://gw:9091", ""),
             Err(PushError::EmptyJob)
         ));
+    }
+
+    #[test]
+    fn a_port_after_the_colon_is_a_number_from_1_to_65535() {
+        for (port, shown) in [
+            ("99999", "99999"),
+            ("65536", "65536"),
+            ("9x91", "9x91"),
+            ("-1", "-1"),
+            ("+80", "+80"),
+            ("0", "0"),
+            ("", ""),
+        ] {
+            for host in ["gw", "[::1]"] {
+                let url = format!("http://{host}:{port}/prefix");
+                let error = Pushgateway::new(&url, "svc").unwrap_err();
+                assert_eq!(
+                    error.to_string(),
+                    format!(
+                        "invalid Pushgateway URL {url:?}: its port {shown:?} is not a number from 1 to 65535 (leave out the \":\" for port 80); expected a base URL like \"http://pushgateway:9091\""
+                    )
+                );
+            }
+        }
+        for (url, port) in [
+            ("http://gw:1", 1),
+            ("http://gw:09091", 9091),
+            ("http://gw:65535/", 65535),
+            ("http://[::1]:9091", 9091),
+            ("http://[::1]", 80),
+            ("http://gw", 80),
+        ] {
+            assert_eq!(Pushgateway::new(url, "svc").unwrap().port, port, "{url}");
+        }
     }
 
     #[test]

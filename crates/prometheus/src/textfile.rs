@@ -1,11 +1,17 @@
 //! Writing a node_exporter textfile atomically.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// How many random characters the temporary file's name carries.
 const RANDOM_CHARS: usize = 16;
+/// The end of the temporary file's name.
+const TEMPORARY_SUFFIX: &str = ".tmp";
+/// The longest file name (in bytes) of the usual Linux file systems (ext4,
+/// XFS, Btrfs, tmpfs).
+const NAME_MAX: usize = 255;
 
 /// Writes `contents` to `path` atomically, for node_exporter's textfile
 /// collector (`--collector.textfile.directory`).
@@ -22,7 +28,8 @@ const RANDOM_CHARS: usize = 16;
 ///
 /// The textfile directory is often writable by other users and services.
 /// The temporary file gets an unpredictable name (`.<file name>.<random>.tmp`,
-/// which the collector ignores since it reads `*.prom` only) and is created
+/// which the collector ignores since it reads `*.prom` only; the file name
+/// cut short if the whole would pass 255 bytes) and is created
 /// exclusively (`O_CREAT | O_EXCL`, through the `tempfile` crate): if
 /// anything already exists under that name, a symbolic link planted by
 /// someone else included, another name is drawn; no link is ever followed.
@@ -35,7 +42,8 @@ const RANDOM_CHARS: usize = 16;
 ///
 /// # Errors
 ///
-/// The I/O error, with the path in its message; the temporary file is
+/// The I/O error, with the path in its message (control characters
+/// escaped, so a file name cannot forge a log line); the temporary file is
 /// removed.
 ///
 /// # Examples
@@ -51,27 +59,26 @@ const RANDOM_CHARS: usize = 16;
 /// ```
 pub fn write_textfile(path: impl AsRef<Path>, contents: &str) -> io::Result<()> {
     let path = path.as_ref();
+    // The path is anyone's file name: escaped, it cannot forge a log line.
     let context = |what: &str, at: &Path, e: io::Error| {
-        io::Error::new(e.kind(), format!("{what} {}: {e}", at.display()))
+        io::Error::new(e.kind(), format!("{what} {}: {e}", shown_path(at)))
     };
     let name = path.file_name().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("textfile path {} has no file name", path.display()),
+            format!("textfile path {} has no file name", shown_path(path)),
         )
     })?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut prefix = std::ffi::OsString::from(".");
-    prefix.push(name);
-    prefix.push(".");
 
     let mut builder = tempfile::Builder::new();
+    let prefix = temporary_prefix(name);
     builder
         .prefix(&prefix)
-        .suffix(".tmp")
+        .suffix(TEMPORARY_SUFFIX)
         .rand_bytes(RANDOM_CHARS);
     #[cfg(unix)]
     {
@@ -94,6 +101,33 @@ pub fn write_textfile(path: impl AsRef<Path>, contents: &str) -> io::Result<()> 
     File::open(&dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| context("cannot sync directory", &dir, e))
+}
+
+/// A path as messages and logs show it: control characters escaped.
+pub(crate) fn shown_path(path: &Path) -> String {
+    winddown_core::text::escaped(&path.display().to_string()).into_owned()
+}
+
+/// `.<file name>.`, the start of the temporary file's name, cut so that the
+/// whole name (with [`RANDOM_CHARS`] and [`TEMPORARY_SUFFIX`]) stays within
+/// [`NAME_MAX`]: a target name of up to 255 bytes must not make the
+/// temporary one too long.
+fn temporary_prefix(name: &OsStr) -> OsString {
+    let room = NAME_MAX - ".".len() - ".".len() - RANDOM_CHARS - TEMPORARY_SUFFIX.len();
+    let mut prefix = OsString::from(".");
+    if name.len() <= room {
+        prefix.push(name);
+    } else {
+        // Only for a reader's eyes: the random part makes the name unique.
+        let lossy = name.to_string_lossy();
+        let mut end = room;
+        while !lossy.is_char_boundary(end) {
+            end -= 1;
+        }
+        prefix.push(&lossy[..end]);
+    }
+    prefix.push(".");
+    prefix
 }
 
 #[cfg(test)]
@@ -121,6 +155,53 @@ mod tests {
             .collect();
         assert_eq!(names, ["svc.prom"]);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_name_of_up_to_255_bytes_is_written() {
+        let dir = temp_dir("long");
+        let mut names: Vec<OsString> = [233, 234, 240, 254, 255]
+            .into_iter()
+            .map(|len| format!("{}.prom", "a".repeat(len - ".prom".len())).into())
+            .collect();
+        // 125 × "é" (2 bytes) + ".prom" = 255 bytes: the cut falls inside
+        // a character.
+        names.push(format!("{}.prom", "é".repeat(125)).into());
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            let mut bytes = vec![0xff; 250];
+            bytes.extend_from_slice(b".prom");
+            names.push(OsString::from_vec(bytes));
+        }
+        for name in names {
+            assert!(name.len() <= NAME_MAX, "{name:?}");
+            let path = dir.join(&name);
+            write_textfile(&path, "x 1\n").unwrap_or_else(|e| panic!("{} bytes: {e}", name.len()));
+            assert_eq!(fs::read_to_string(&path).unwrap(), "x 1\n");
+            let left: Vec<_> = fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(left, std::slice::from_ref(&name));
+            fs::remove_file(&path).unwrap();
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_temporary_name_keeps_the_file_name_while_it_fits() {
+        assert_eq!(temporary_prefix(OsStr::new("svc.prom")), ".svc.prom.");
+        let name = "a".repeat(255);
+        let prefix = temporary_prefix(OsStr::new(&name));
+        assert_eq!(
+            prefix.len() + RANDOM_CHARS + TEMPORARY_SUFFIX.len(),
+            NAME_MAX
+        );
+        assert_eq!(prefix, format!(".{}.", "a".repeat(233)).as_str());
+        let name = "é".repeat(127);
+        let prefix = temporary_prefix(OsStr::new(&name)).into_string().unwrap();
+        assert_eq!(prefix, format!(".{}.", "é".repeat(116)));
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Hostile neighbours: links planted in a shared textfile directory, and a
+//! Hostile neighbours and careless input: links planted in a shared
+//! textfile directory, a textfile name that would forge log lines, a
 //! Pushgateway that answers with forged log lines, escape codes and an
-//! endless body.
+//! endless body, and Pushgateway URLs whose password or port is not what it
+//! seems.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -264,4 +266,126 @@ fn a_password_in_the_gateway_url_is_never_shown() {
             "{shown}"
         );
     }
+}
+
+#[test]
+fn a_password_holding_a_reserved_character_is_refused_and_never_shown() {
+    // `http::Uri` ends the authority at `/`, `?` or `#`: it reads the first
+    // three with `ops` as the host, and the password in the path, query or
+    // fragment. A space makes the URL unparseable.
+    let expected = [
+        (
+            "http://ops:hunter/2@127.0.0.1:9091",
+            "\"http://***@127.0.0.1:9091\": credentials in the URL are not supported",
+        ),
+        (
+            "http://ops:hunter?2@127.0.0.1:9091",
+            "\"http://***@127.0.0.1:9091\": credentials in the URL are not supported",
+        ),
+        (
+            "http://ops:hunter#2@127.0.0.1:9091",
+            "\"http://***@127.0.0.1:9091\": credentials in the URL are not supported",
+        ),
+        (
+            "http://ops:hunter 2@127.0.0.1:9091",
+            "\"http://***\": it is not a valid URL (only its scheme is shown: it may hold a password)",
+        ),
+        (
+            "http://ops:hunter\t2@127.0.0.1:9091",
+            "\"http://***\": it is not a valid URL (only its scheme is shown: it may hold a password)",
+        ),
+        (
+            "ops:hunter/2@127.0.0.1:9091",
+            "\"***\": it is not a valid URL (only its scheme is shown: it may hold a password)",
+        ),
+    ];
+    for (url, start) in expected {
+        let error = Pushgateway::new(url, "orders").unwrap_err();
+        let (shown, debug) = (error.to_string(), format!("{error:?}"));
+        assert!(matches!(error, PushError::InvalidUrl { .. }), "{debug}");
+        assert!(
+            !shown.contains("hunter") && !debug.contains("hunter"),
+            "{url:?}: {debug}"
+        );
+        assert!(
+            shown.starts_with(&format!("invalid Pushgateway URL {start}")),
+            "{url:?}: {shown}"
+        );
+    }
+}
+
+#[test]
+fn an_invalid_port_is_refused_naming_it_not_replaced_by_80() {
+    for (url, port) in [
+        ("http://127.0.0.1:99999", "99999"),
+        ("http://127.0.0.1:9x91", "9x91"),
+        ("http://127.0.0.1:-1/prefix", "-1"),
+        ("http://127.0.0.1:", ""),
+    ] {
+        let error = Pushgateway::new(url, "orders").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "invalid Pushgateway URL {url:?}: its port {port:?} is not a number from 1 to 65535 \
+                 (leave out the \":\" for port 80); expected a base URL like \"http://pushgateway:9091\""
+            )
+        );
+    }
+}
+
+#[test]
+fn a_pushgateway_on_a_valid_port_gets_the_push() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let addr = runtime.block_on(hostile_gateway("200 OK", Vec::new()));
+    // Leading zeros are still the same port.
+    let url = format!("http://127.0.0.1:0{}", addr.port());
+    let gateway = Pushgateway::new(&url, "orders")
+        .unwrap()
+        .instance("orders-0");
+    runtime.block_on(gateway.push("x 1\n")).unwrap();
+}
+
+#[test]
+fn a_textfile_name_cannot_forge_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let forged = "x\n2030-01-01T00:00:00Z ERROR winddown: forged\u{1b}[31m";
+    let path = dir.path().join(format!("{forged}.prom"));
+    let logs = LogCapture::default();
+    let (_recorder, metrics) = PrometheusMetrics::build(PrometheusMetrics::exporter());
+    let run = |path: &Path| {
+        tracing::subscriber::with_default(logs.subscriber(), || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(FinalExport::new(&metrics).textfile(path).run())
+        })
+    };
+    let escaped = r"x\n2030-01-01T00:00:00Z ERROR winddown: forged\u{1b}[31m";
+
+    // Written: one line, the name escaped in it.
+    let report = run(&path);
+    assert_eq!(report.textfile.unwrap().unwrap(), path);
+    assert!(std::fs::read_to_string(&path).unwrap().contains("winddown"));
+    let text = logs.text();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(!text.trim_end().contains(['\n', '\u{1b}']), "{text:?}");
+    assert!(text.contains(&format!("{escaped}.prom")), "{text}");
+
+    // Not written (its directory is missing): the error and its log line
+    // show the name escaped too.
+    let path = dir.path().join(forged).join("app.prom");
+    let report = run(&path);
+    let error = report.textfile.unwrap().unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!(
+            "cannot create a temporary textfile in {}/{escaped}: ",
+            dir.path().display()
+        )),
+        "{error}"
+    );
+    assert!(!error.contains(['\n', '\u{1b}']), "{error:?}");
+    let text = logs.text();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(!text.trim_end().contains('\u{1b}'), "{text:?}");
 }
