@@ -14,6 +14,19 @@ use crate::{BudgetCheck, Config, ConfigError};
 /// `SIGKILL`: process exit, log flushing, clock skew.
 pub const BUDGET_MARGIN: Duration = Duration::from_secs(2);
 
+/// The bound of the one push to the Pushgateway in the final export (3 s):
+/// the default of `winddown_prometheus::Pushgateway`, which
+/// `winddown::final_export` keeps. It runs after the shutdown's deadline,
+/// at the same time as the linger, so the budget counts the longer of the
+/// two when `metrics.pushgateway` is set (see
+/// [`MetricsConfig::final_export_time`](crate::MetricsConfig::final_export_time)).
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(winddown_config::PUSHGATEWAY_TIMEOUT, Duration::from_secs(3));
+/// ```
+pub const PUSHGATEWAY_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A shutdown budget that does not fit.
 ///
 /// # Examples
@@ -37,6 +50,24 @@ pub const BUDGET_MARGIN: Duration = Duration::from_secs(2);
 ///      shutdown.kubernetes_grace_period 30s: SIGKILL would cut the shutdown short; raise the grace \
 ///      period or lower the timeout"
 /// );
+///
+/// // The push to a Pushgateway (bounded by 3 s) runs along with the linger:
+/// // the longer of the two counts.
+/// let config = Config::load_from(
+///     None,
+///     [
+///         ("APP__SHUTDOWN__TIMEOUT", "25s"),
+///         ("APP__SHUTDOWN__KUBERNETES_GRACE_PERIOD", "29s"),
+///         ("APP__METRICS__PUSHGATEWAY", "http://pushgateway:9091"),
+///     ],
+/// )
+/// .unwrap();
+/// assert_eq!(
+///     config.budget_problems(1)[0].to_string(),
+///     "shutdown budget: shutdown.timeout 25s + max(metrics.linger 0s, Pushgateway push timeout \
+///      3s) + margin 2s = 30s does not fit in shutdown.kubernetes_grace_period 29s: SIGKILL would \
+///      cut the shutdown short; raise the grace period or lower the timeout"
+/// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -57,13 +88,17 @@ pub enum BudgetProblem {
         /// `shutdown.timeout`
         timeout: Duration,
     },
-    /// The deadline, the linger and the margin exceed the Kubernetes grace
-    /// period: `SIGKILL` would arrive first.
+    /// The deadline, the final export (the linger, or the push if a
+    /// Pushgateway is set and its bound is longer) and the margin exceed the
+    /// Kubernetes grace period: `SIGKILL` would arrive first.
     OverGracePeriod {
         /// `shutdown.timeout`
         timeout: Duration,
         /// `metrics.linger`
         linger: Duration,
+        /// [`PUSHGATEWAY_TIMEOUT`] when `metrics.pushgateway` is set, else
+        /// `None`.
+        push_timeout: Option<Duration>,
         /// [`BUDGET_MARGIN`]
         margin: Duration,
         /// The sum.
@@ -97,20 +132,30 @@ impl fmt::Display for BudgetProblem {
             BudgetProblem::OverGracePeriod {
                 timeout,
                 linger,
+                push_timeout,
                 margin,
                 needed,
                 grace_period,
-            } => write!(
-                f,
-                "shutdown budget: shutdown.timeout {} + metrics.linger {} + margin {} = {} does not \
-                 fit in shutdown.kubernetes_grace_period {}: SIGKILL would cut the shutdown short; \
-                 raise the grace period or lower the timeout",
-                show(*timeout),
-                show(*linger),
-                show(*margin),
-                show(*needed),
-                show(*grace_period),
-            ),
+            } => {
+                let export = match push_timeout {
+                    None => format!("metrics.linger {}", show(*linger)),
+                    Some(push) => format!(
+                        "max(metrics.linger {}, Pushgateway push timeout {})",
+                        show(*linger),
+                        show(*push)
+                    ),
+                };
+                write!(
+                    f,
+                    "shutdown budget: shutdown.timeout {} + {export} + margin {} = {} does not \
+                     fit in shutdown.kubernetes_grace_period {}: SIGKILL would cut the shutdown \
+                     short; raise the grace period or lower the timeout",
+                    show(*timeout),
+                    show(*margin),
+                    show(*needed),
+                    show(*grace_period),
+                )
+            }
         }
     }
 }
@@ -131,8 +176,11 @@ impl Config {
     /// counts them for you).
     ///
     /// - announce + drain + `hooks` × hook timeout must fit in the timeout;
-    /// - timeout + linger + [`BUDGET_MARGIN`] must fit in the Kubernetes
-    ///   grace period, if one is configured.
+    /// - timeout + the final export + [`BUDGET_MARGIN`] must fit in the
+    ///   Kubernetes grace period, if one is configured; the final export
+    ///   counts as `metrics.linger`, or as [`PUSHGATEWAY_TIMEOUT`] if
+    ///   `metrics.pushgateway` is set and that is longer (the push runs at
+    ///   the same time as the linger).
     ///
     /// The sums saturate: no value makes this panic.
     ///
@@ -207,12 +255,17 @@ impl Config {
         if let Some(grace_period) = self.shutdown.kubernetes_grace_period {
             let needed = t
                 .timeout
-                .saturating_add(self.metrics.linger)
+                .saturating_add(self.metrics.final_export_time())
                 .saturating_add(BUDGET_MARGIN);
             if needed > grace_period {
                 problems.push(BudgetProblem::OverGracePeriod {
                     timeout: t.timeout,
                     linger: self.metrics.linger,
+                    push_timeout: self
+                        .metrics
+                        .pushgateway
+                        .is_some()
+                        .then_some(PUSHGATEWAY_TIMEOUT),
                     margin: BUDGET_MARGIN,
                     needed,
                     grace_period,

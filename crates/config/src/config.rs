@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use winddown_core::text::redact_url;
 use winddown_core::{Shutdown, ShutdownBuilder, defaults};
 
 use crate::de::{self, show};
@@ -261,7 +262,10 @@ pub enum BudgetCheck {
 }
 
 /// `[metrics]`: how the last shutdown's figures get out.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+///
+/// Its `Debug` shows the Pushgateway URL with any user information as `***`
+/// (a loaded configuration has none: such a URL is refused).
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct MetricsConfig {
@@ -270,7 +274,10 @@ pub struct MetricsConfig {
     #[serde(with = "de::duration")]
     pub linger: Duration,
     /// `metrics.pushgateway`: the Pushgateway base URL to push to once
-    /// (`None`: off).
+    /// (`None`: off): `http://`, a host, a port from 1 to 65535 if a `:`
+    /// follows the host (none: 80), an optional path prefix; no
+    /// credentials (any `@` after `http://` counts as their end), query or
+    /// fragment.
     #[serde(with = "de::pushgateway_url")]
     pub pushgateway: Option<String>,
     /// `metrics.push_instance`: the `instance` of the Pushgateway group
@@ -280,6 +287,48 @@ pub struct MetricsConfig {
     /// `metrics.textfile`: the node_exporter textfile to write (`None`: off).
     #[serde(with = "de::textfile")]
     pub textfile: Option<PathBuf>,
+}
+
+impl MetricsConfig {
+    /// The longest the final export may run after the shutdown's deadline:
+    /// `metrics.linger`, or
+    /// [`PUSHGATEWAY_TIMEOUT`](crate::PUSHGATEWAY_TIMEOUT) (3 s) if
+    /// `metrics.pushgateway` is set and that is longer, as the push runs
+    /// at the same time as the linger. (Writing the textfile is local and
+    /// not counted.) What the platform's grace period must leave room for
+    /// after `shutdown.timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_config::Config;
+    ///
+    /// let config = Config::load_from(None, [("APP__METRICS__LINGER", "1s")]).unwrap();
+    /// assert_eq!(config.metrics.final_export_time(), Duration::from_secs(1));
+    ///
+    /// let env = [
+    ///     ("APP__METRICS__LINGER", "1s"),
+    ///     ("APP__METRICS__PUSHGATEWAY", "http://pushgateway:9091"),
+    /// ];
+    /// let config = Config::load_from(None, env).unwrap();
+    /// assert_eq!(config.metrics.final_export_time(), Duration::from_secs(3));
+    /// ```
+    pub fn final_export_time(&self) -> Duration {
+        match self.pushgateway {
+            Some(_) => self.linger.max(crate::PUSHGATEWAY_TIMEOUT),
+            None => self.linger,
+        }
+    }
+}
+
+impl fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("linger", &self.linger)
+            .field("pushgateway", &self.pushgateway.as_deref().map(redact_url))
+            .field("push_instance", &self.push_instance)
+            .field("textfile", &self.textfile)
+            .finish()
+    }
 }
 
 /// `[log]`
@@ -332,10 +381,11 @@ impl fmt::Display for Config {
         writeln!(f)?;
         writeln!(f, "[metrics]")?;
         writeln!(f, "linger = \"{}\"", show(m.linger))?;
+        // Never a password (a loaded configuration has none).
         writeln!(
             f,
             "pushgateway = {:?}",
-            m.pushgateway.as_deref().unwrap_or_default()
+            redact_url(m.pushgateway.as_deref().unwrap_or_default())
         )?;
         if let Some(instance) = &m.push_instance {
             writeln!(f, "push_instance = {instance:?}")?;

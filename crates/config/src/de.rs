@@ -20,7 +20,8 @@ where
 {
     let raw = Raw::deserialize(deserializer)?;
     let expected = kind.check(&raw).err().unwrap_or(kind.expected());
-    parse(&raw).ok_or_else(|| D::Error::custom(format!("expected {expected}, got {raw}")))
+    parse(&raw)
+        .ok_or_else(|| D::Error::custom(format!("expected {expected}, got {}", kind.show(&raw))))
 }
 
 pub(crate) fn show(duration: Duration) -> String {

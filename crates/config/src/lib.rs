@@ -12,7 +12,8 @@
 //!   [`Config::load_or_exit`] prints it and exits with [`EX_CONFIG`] (78)
 //!   before anything starts.
 //! - A budget check warns (or fails) when the timings cannot fit in the
-//!   global deadline, or the deadline in the Kubernetes grace period
+//!   global deadline, or the deadline and the final metrics export (linger,
+//!   Pushgateway push) in the Kubernetes grace period
 //!   ([`Config::budget_problems`]).
 //! - [`ShutdownConfig::builder`] configures the core's
 //!   [`Shutdown`](winddown_core::Shutdown), `ShutdownConfig::drain_layer`
@@ -23,7 +24,9 @@
 //!   on this one.
 //! - Limits: every duration at most [`MAX_DURATION`] (24 h), the file at
 //!   most [`MAX_FILE_SIZE`] (1 MiB) and a regular file; credentials in a URL
-//!   are shown as `***` in every message, control characters escaped.
+//!   are shown as `***` in every message (a URL that does not parse shows
+//!   its scheme only), control characters escaped; an `APP__…` variable
+//!   must be UTF-8.
 //!
 //! # Examples
 //!
@@ -63,6 +66,6 @@ pub use crate::config::{
     BudgetCheck, Config, LogConfig, LogFormat, MAX_DURATION, MetricsConfig, ServerConfig,
     ShutdownConfig,
 };
-pub use budget::{BUDGET_MARGIN, BudgetProblem};
+pub use budget::{BUDGET_MARGIN, BudgetProblem, PUSHGATEWAY_TIMEOUT};
 pub use error::{ConfigError, EX_CONFIG, Origin};
 pub use load::{ENV_PREFIX, ENV_SEPARATOR, MAX_FILE_SIZE};

@@ -2,6 +2,7 @@
 //! then every key checked before anything starts.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
 use std::fs::{self, FileType, OpenOptions};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,8 @@ pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 
 const ENV_ORIGIN: &str = "the environment";
 const TABLE: &str = "a table of keys (a [section] in the file)";
+const NOT_UTF8: &str =
+    "UTF-8 text (the bytes of this value that are not UTF-8 are shown as \"\u{fffd}\")";
 
 impl Config {
     /// Loads the configuration from the defaults, then `file` (TOML; an
@@ -43,12 +46,17 @@ impl Config {
     /// comma-separated (`APP__SHUTDOWN__EXEMPT_PATHS=/healthz,/metrics`); an
     /// empty value sets an empty string (`APP__METRICS__PUSHGATEWAY=` turns
     /// the push off). Values are never guessed into numbers or booleans:
-    /// every key says what text it takes.
+    /// every key says what text it takes. An `APP__…` variable must be
+    /// UTF-8, name and value: one that is not is an error naming it (never
+    /// a value other than the one set); other variables may hold any bytes.
     ///
     /// # Errors
     ///
     /// The first bad key (in alphabetical order), as one line: see
-    /// [`ConfigError`].
+    /// [`ConfigError`]. Before them, an `APP__…` variable that is not UTF-8:
+    /// [`ConfigError::Invalid`] naming the key, the value shown lossily
+    /// (`�` for the bytes that are not UTF-8) and escaped, or
+    /// [`ConfigError::UnknownKey`] for a name that is not UTF-8.
     ///
     /// # Examples
     ///
@@ -68,10 +76,7 @@ impl Config {
     /// # Ok::<(), ConfigError>(())
     /// ```
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let env = std::env::vars_os().filter_map(|(key, value)| {
-            let key = key.into_string().ok()?;
-            Some((key, value.to_string_lossy().into_owned()))
-        });
+        let env = utf8_env(std::env::vars_os())?;
         Config::load_from(file, env)
     }
 
@@ -130,34 +135,15 @@ impl Config {
         let mut app_env = HashMap::new();
         // dotted key -> the variable's name, for messages
         let mut env_names = HashMap::new();
-        let prefix = format!("{ENV_PREFIX}{ENV_SEPARATOR}");
+        let prefix = env_prefix();
         for (name, value) in env {
             let (name, value): (String, String) = (name.into(), value.into());
             if name == "KUBERNETES_SERVICE_HOST" {
                 under_kubernetes = true;
             }
-            if !name.to_ascii_uppercase().starts_with(&prefix) {
+            let Some(key) = env_key(&name, || Raw::Str(value.clone()).to_string())? else {
                 continue;
-            }
-            let key = name[prefix.len()..]
-                .to_ascii_lowercase()
-                .replace(ENV_SEPARATOR, ".");
-            let well_formed = key.split('.').all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            });
-            if !well_formed {
-                return Err(ConfigError::UnknownKey {
-                    key,
-                    value: Raw::Str(value).to_string(),
-                    origin: Origin::Env(name),
-                    hint: format!(
-                        "variables look like {prefix}SECTION{ENV_SEPARATOR}KEY, e.g. {prefix}SHUTDOWN{ENV_SEPARATOR}DRAIN_TIMEOUT"
-                    ),
-                });
-            }
+            };
             env_names.insert(key, name.clone());
             app_env.insert(name, value);
         }
@@ -208,6 +194,116 @@ impl Config {
             .map_err(|e| ConfigError::Load(one_line(&e.to_string())))?;
         config.check_budget()?;
         Ok(config)
+    }
+}
+
+/// `APP__`: what the name of every variable winddown reads starts with.
+fn env_prefix() -> String {
+    format!("{ENV_PREFIX}{ENV_SEPARATOR}")
+}
+
+/// Whether the variable `name` is one of winddown's (case does not matter).
+fn is_ours(name: &str) -> bool {
+    name.to_ascii_uppercase().starts_with(&env_prefix())
+}
+
+/// The dotted key the variable `name` sets (`APP__SHUTDOWN__DRAIN_TIMEOUT`:
+/// `shutdown.drain_timeout`), `None` if it is not one of winddown's, or the
+/// error for one that cannot name a key (`value`: its value as the message
+/// shows it).
+fn env_key(name: &str, value: impl FnOnce() -> String) -> Result<Option<String>, ConfigError> {
+    if !is_ours(name) {
+        return Ok(None);
+    }
+    let prefix = env_prefix();
+    // The prefix is ASCII, and upper-casing ASCII keeps the length.
+    let key = name[prefix.len()..]
+        .to_ascii_lowercase()
+        .replace(ENV_SEPARATOR, ".");
+    let well_formed = key.split('.').all(|part| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    });
+    if !well_formed {
+        return Err(ConfigError::UnknownKey {
+            key,
+            value: value(),
+            origin: Origin::Env(name.to_owned()),
+            hint: env_hint(),
+        });
+    }
+    Ok(Some(key))
+}
+
+fn env_hint() -> String {
+    let prefix = env_prefix();
+    format!(
+        "variables look like {prefix}SECTION{ENV_SEPARATOR}KEY, e.g. {prefix}SHUTDOWN{ENV_SEPARATOR}DRAIN_TIMEOUT"
+    )
+}
+
+/// The process's variables as text. One of winddown's (`APP__…`) must be
+/// UTF-8, name and value: else an error naming it, its value shown lossily
+/// (`�` for the bytes that are not UTF-8) and escaped, rather than another
+/// value than the one set. Any other variable is passed on if UTF-8
+/// (`KUBERNETES_SERVICE_HOST`, whose presence is all that counts, in any
+/// case), and left out if not, as nothing reads it.
+fn utf8_env(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut env = Vec::new();
+    for (name, value) in vars {
+        let value = value
+            .into_string()
+            .map_err(|value| value.to_string_lossy().into_owned());
+        match (name.into_string(), value) {
+            (Ok(name), Ok(value)) => env.push((name, value)),
+            (Ok(name), Err(lossy)) => {
+                match env_key(&name, || Raw::Str(lossy.clone()).to_string())? {
+                    Some(key) => return Err(not_utf8(key, lossy, Origin::Env(name))),
+                    None if name == "KUBERNETES_SERVICE_HOST" => env.push((name, lossy)),
+                    None => {}
+                }
+            }
+            (Err(name), value) => {
+                let name = name.to_string_lossy().into_owned();
+                if is_ours(&name) {
+                    let key = name[env_prefix().len()..]
+                        .to_ascii_lowercase()
+                        .replace(ENV_SEPARATOR, ".");
+                    return Err(ConfigError::UnknownKey {
+                        key,
+                        value: Raw::Str(value.unwrap_or_else(|lossy| lossy)).to_string(),
+                        origin: Origin::Env(name),
+                        hint: format!("the name is not UTF-8; {}", env_hint()),
+                    });
+                }
+            }
+        }
+    }
+    Ok(env)
+}
+
+/// The error for the variable setting `key` to a value that is not UTF-8
+/// (`lossy`: as `to_string_lossy` reads it).
+fn not_utf8(key: String, lossy: String, origin: Origin) -> ConfigError {
+    let raw = Raw::Str(lossy);
+    match schema::find(&key) {
+        Some(spec) => ConfigError::Invalid {
+            value: spec.kind.show(&raw),
+            key,
+            expected: NOT_UTF8,
+            origin,
+        },
+        None if SECTIONS.contains(&key.as_str()) => ConfigError::Invalid {
+            value: raw.to_string(),
+            key,
+            expected: TABLE,
+            origin,
+        },
+        None => unknown_key(&key, raw.to_string(), origin),
     }
 }
 
@@ -354,7 +450,7 @@ fn check(
                 return Err(ConfigError::Invalid {
                     origin: origin(&key, value),
                     key,
-                    value: raw.to_string(),
+                    value: spec.kind.show(&raw),
                     expected,
                 });
             }
@@ -364,6 +460,11 @@ fn check(
 }
 
 fn unknown(key: &str, value: &Value, origin: &dyn Fn(&str, &Value) -> Origin) -> ConfigError {
+    unknown_key(key, Raw::from(value).to_string(), origin(key, value))
+}
+
+/// `key` is no key of the configuration: the error, with a hint.
+fn unknown_key(key: &str, value: String, origin: Origin) -> ConfigError {
     let hint = match suggestion(key) {
         Some(suggestion) => format!("did you mean {suggestion}?"),
         None => {
@@ -382,8 +483,8 @@ fn unknown(key: &str, value: &Value, origin: &dyn Fn(&str, &Value) -> Origin) ->
     };
     ConfigError::UnknownKey {
         key: key.to_owned(),
-        value: Raw::from(value).to_string(),
-        origin: origin(key, value),
+        value,
+        origin,
         hint,
     }
 }

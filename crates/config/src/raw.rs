@@ -6,6 +6,7 @@ use std::fmt;
 
 use config::{Value, ValueKind};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use winddown_core::text::redact_url;
 
 /// Any value a file or the environment can hold.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,9 +29,11 @@ impl Raw {
     }
 }
 
-/// As TOML would write it: `"ten"`, `5`, `true`, `["/a", 1]`; strings
-/// with control characters escaped and the user information of URLs
-/// replaced by `***`, since this is what error messages show.
+/// As TOML would write it: `"ten"`, `5`, `true`, `["/a", 1]`,
+/// `{ a = 1, "b c" = 2 }`; strings and keys with control characters
+/// escaped and the user information of URLs replaced by `***` (the whole
+/// string taken as one URL, see [`redact_url`]), since this is what error
+/// messages show.
 impl fmt::Display for Raw {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -38,8 +41,7 @@ impl fmt::Display for Raw {
             Raw::Bool(b) => write!(f, "{b}"),
             Raw::Int(i) => write!(f, "{i}"),
             Raw::Float(x) => write!(f, "{x:?}"),
-            // Debug-quoted: control characters escaped. Never a secret.
-            Raw::Str(s) => write!(f, "{:?}", winddown_core::text::redact_userinfo(s)),
+            Raw::Str(s) => write_str(f, s),
             Raw::List(items) => {
                 f.write_str("[")?;
                 for (i, item) in items.iter().enumerate() {
@@ -56,12 +58,28 @@ impl fmt::Display for Raw {
                     if i > 0 {
                         f.write_str(",")?;
                     }
-                    write!(f, " {key} = {value}")?;
+                    f.write_str(" ")?;
+                    let bare = !key.is_empty()
+                        && key
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'));
+                    if bare {
+                        f.write_str(key)?;
+                    } else {
+                        write_str(f, key)?;
+                    }
+                    write!(f, " = {value}")?;
                 }
                 f.write_str(" }")
             }
         }
     }
+}
+
+/// A string as a quoted TOML string: Debug-quoted, so control characters
+/// are escaped; never a secret.
+fn write_str(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    write!(f, "{:?}", redact_url(s))
 }
 
 impl From<&Value> for Raw {
@@ -180,6 +198,19 @@ mod tests {
                 r#"["/a", 1]"#,
             ),
             (table, r#"{ a = 1, b = "x" }"#),
+            (
+                Raw::Table(BTreeMap::from([
+                    ("x\n\u{1b}[31m".to_owned(), Raw::Int(1)),
+                    ("http://u:s3cret@gw".to_owned(), Raw::Int(2)),
+                    ("".to_owned(), Raw::Int(3)),
+                    ("a.b".to_owned(), Raw::Int(4)),
+                ])),
+                r#"{ "" = 3, "a.b" = 4, "http://***@gw" = 2, "x\n\u{1b}[31m" = 1 }"#,
+            ),
+            (
+                Raw::Str("http://ops:hunter 2@gw:9091".into()),
+                r#""http://***@gw:9091""#,
+            ),
             (Raw::Nil, "nothing"),
         ];
         for (raw, shown) in cases {

@@ -6,12 +6,26 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use winddown_core::text::{has_userinfo, scheme_only};
+
 use crate::raw::Raw;
 use crate::{BudgetCheck, LogFormat, MAX_DURATION};
 
 /// The "expected …" part of the message for a Pushgateway URL with a user
 /// or password in it (the value shown has them replaced by `***`).
 pub(crate) const URL_CREDENTIALS: &str = r#"an http:// URL without user or password like "http://pushgateway:9091" (credentials in the URL are not supported: the push sends no Authorization header; put a proxy that adds it in front of the gateway)"#;
+
+/// The "expected …" part of the message for a Pushgateway URL that does
+/// not parse (the value shown is its scheme and `***`).
+pub(crate) const URL_UNPARSED: &str = r#"an http:// URL like "http://pushgateway:9091", or "" for off (this value does not parse as a URL, so only its scheme is shown: it may hold a password)"#;
+
+/// The "expected …" part of the message for a Pushgateway URL whose port is
+/// no port.
+pub(crate) const URL_PORT: &str = r#"an http:// URL whose port, after the ":", is a number from 1 to 65535 like "http://pushgateway:9091" (leave out the ":" for port 80)"#;
+
+/// The "expected …" part of the message for a Pushgateway URL with a query
+/// or a fragment.
+pub(crate) const URL_QUERY: &str = r##"an http:// URL without a query ("?…") or fragment ("#…") like "http://pushgateway:9091", or "" for off"##;
 
 /// The "expected …" part of the message for a duration above
 /// [`MAX_DURATION`]; a unit test keeps the two in step.
@@ -75,16 +89,28 @@ impl Kind {
         if is_duration && parse_duration(raw) == Err(BadDuration::TooLong) {
             return Err(OVER_MAX);
         }
-        if self == Kind::PushgatewayUrl
-            && raw.as_str().is_some_and(winddown_core::text::has_userinfo)
-        {
-            return Err(URL_CREDENTIALS);
+        if self == Kind::PushgatewayUrl {
+            return check_pushgateway_url(raw).map(drop);
         }
         if self.accepts(raw) {
             Ok(())
         } else {
             Err(self.expected())
         }
+    }
+
+    /// `raw` as the message about it shows it: user information hidden,
+    /// control characters escaped (see [`Raw`]'s `Display`), and a
+    /// Pushgateway URL that does not parse as its scheme and `***` only.
+    pub(crate) fn show(self, raw: &Raw) -> String {
+        if self == Kind::PushgatewayUrl
+            && let Raw::Str(text) = raw
+            && !text.trim().is_empty()
+            && text.trim().parse::<http::Uri>().is_err()
+        {
+            return Raw::Str(scheme_only(text.trim())).to_string();
+        }
+        raw.to_string()
     }
 
     /// Whether `raw` is acceptable.
@@ -190,17 +216,50 @@ pub(crate) fn addr(raw: &Raw) -> Option<SocketAddr> {
 }
 
 pub(crate) fn pushgateway_url(raw: &Raw) -> Option<Option<String>> {
-    let text = raw.as_str()?.trim();
-    if text.is_empty() {
-        return Some(None);
+    check_pushgateway_url(raw).ok()
+}
+
+/// A Pushgateway base URL (`None` for "": off), or the "expected …" part of
+/// the message. The same rules as `winddown_prometheus::Pushgateway::new`.
+fn check_pushgateway_url(raw: &Raw) -> Result<Option<String>, &'static str> {
+    let text = raw.as_str().ok_or(Kind::PushgatewayUrl.expected())?;
+    // Before parsing: `http://ops:hunter/2@gw` parses with `ops` as the host
+    // and the password in the path.
+    if has_userinfo(text) {
+        return Err(URL_CREDENTIALS);
     }
-    let uri: http::Uri = text.parse().ok()?;
-    let authority = uri.authority()?;
-    let usable = uri.scheme_str() == Some("http")
-        && !authority.host().is_empty()
-        && !authority.as_str().contains('@')
-        && uri.query().is_none();
-    usable.then(|| Some(text.to_owned()))
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let uri: http::Uri = text.parse().map_err(|_| URL_UNPARSED)?;
+    let authority = uri
+        .authority()
+        .filter(|a| uri.scheme_str() == Some("http") && !a.host().is_empty())
+        .ok_or(Kind::PushgatewayUrl.expected())?;
+    if authority.as_str().contains('@') {
+        return Err(URL_CREDENTIALS);
+    }
+    // `http::Uri` drops a fragment silently.
+    if uri.query().is_some() || text.contains('#') {
+        return Err(URL_QUERY);
+    }
+    // `http::Uri` does not check the port: `port_u16` is `None` for "99999"
+    // as for no port at all.
+    match authority.as_str().strip_prefix(authority.host()) {
+        Some("") => {}
+        Some(port) if port.strip_prefix(':').is_some_and(is_port) => {}
+        _ => return Err(URL_PORT),
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// A TCP port to connect to: 1 to 65535, in decimal digits only
+/// (`u16::from_str` would take "+80").
+fn is_port(text: &str) -> bool {
+    !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && text.parse::<u16>().is_ok_and(|port| port != 0)
 }
 
 pub(crate) fn textfile(raw: &Raw) -> Option<Option<PathBuf>> {

@@ -2,7 +2,10 @@
 //! zero makes no sense, and unknown keys: one line each, naming the key, the
 //! value, what was expected and where it came from.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
+use std::process::Command;
 
 use winddown_config::{Config, ConfigError};
 
@@ -12,6 +15,8 @@ const WHOLE: &str = r#"a whole number of seconds like "5s""#;
 const GRACE: &str = r#"a duration greater than zero like "30s", or "" to skip the check"#;
 const ADDR: &str = r#"a socket address like "0.0.0.0:8080" or "[::]:8080""#;
 const URL: &str = r#"an http:// URL like "http://pushgateway:9091", or "" for off"#;
+const URL_PORT: &str = r#"an http:// URL whose port, after the ":", is a number from 1 to 65535 like "http://pushgateway:9091" (leave out the ":" for port 80)"#;
+const URL_QUERY: &str = r##"an http:// URL without a query ("?…") or fragment ("#…") like "http://pushgateway:9091", or "" for off"##;
 const TEXTFILE: &str = r#"a file path ending in ".prom" like "/var/lib/node_exporter/textfile/app.prom", or "" for off"#;
 const PATHS: &str = r#"a list of paths starting with "/" like ["/healthz", "/metrics"] (in the environment: "/healthz,/metrics")"#;
 const INSTANCE: &str = r#"a string like "orders-0", or "" to group by job only"#;
@@ -67,9 +72,17 @@ const ENV_CASES: &[(&str, &str, &str)] = &[
     ("metrics.linger", "5 parsecs", DURATION),
     ("metrics.pushgateway", "pushgateway:9091", URL),
     ("metrics.pushgateway", "https://pushgateway:9091", URL),
-    ("metrics.pushgateway", "http://", URL),
-    ("metrics.pushgateway", "not a url", URL),
-    // A URL with credentials: see hostile_input.rs (the password is hidden).
+    ("metrics.pushgateway", "http://gw:99999", URL_PORT),
+    ("metrics.pushgateway", "http://gw:9x91", URL_PORT),
+    ("metrics.pushgateway", "http://gw:-1", URL_PORT),
+    ("metrics.pushgateway", "http://gw:+80", URL_PORT),
+    ("metrics.pushgateway", "http://gw:0", URL_PORT),
+    ("metrics.pushgateway", "http://gw:/prefix", URL_PORT),
+    ("metrics.pushgateway", "http://[::1]:65536", URL_PORT),
+    ("metrics.pushgateway", "http://gw:9091/?x=1", URL_QUERY),
+    ("metrics.pushgateway", "http://gw:9091/#top", URL_QUERY),
+    // A URL with credentials, or one that does not parse: see
+    // hostile_input.rs (the password is hidden).
     (
         "metrics.textfile",
         "/var/lib/node_exporter/app.txt",
@@ -329,4 +342,148 @@ fn messages_are_one_line() {
         let message = env_error(&var(key), value);
         assert!(!message.contains('\n'), "{message}");
     }
+}
+
+#[test]
+fn a_pushgateway_port_that_is_no_port_is_refused_not_replaced_by_80() {
+    // `http::Uri` takes these, with no port: the push would go to port 80.
+    let var = "APP__METRICS__PUSHGATEWAY";
+    for url in ["http://gw:99999", "http://gw:9x91", "http://gw:-1"] {
+        assert_eq!(
+            env_error(var, url),
+            format!(r#"metrics.pushgateway: expected {URL_PORT}, got {url:?} (from {var})"#)
+        );
+    }
+    // The same from a file.
+    let file = std::env::temp_dir().join(format!("winddown-port-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "[metrics]\npushgateway = \"http://gw:99999/prefix\"\n",
+    )
+    .unwrap();
+    let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            r#"metrics.pushgateway: expected {URL_PORT}, got "http://gw:99999/prefix" (in {})"#,
+            file.display()
+        )
+    );
+    // Real ports, or none (80), are taken as written.
+    for url in [
+        "http://gw",
+        "http://gw:1",
+        "http://gw:9091/prefix",
+        "http://gw:09091",
+        "http://gw:65535",
+        "http://[::1]:9091",
+        "http://[::1]",
+    ] {
+        let config = Config::load_from(None, [(var, url)]).unwrap();
+        assert_eq!(config.metrics.pushgateway.as_deref(), Some(url));
+    }
+}
+
+// ----- the process's environment, which may hold any bytes -----
+
+/// Set in the child process that loads its own environment.
+const CHILD: &str = "WINDDOWN_CONFIG_TEST_CHILD";
+
+/// Only does something in a child process started by [`load_in_child`]:
+/// loads the configuration from the process's environment and prints the
+/// outcome.
+#[test]
+fn child_loads_its_own_environment() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    match Config::load(None) {
+        Ok(config) => println!(
+            "RESULT ok textfile={:?} announce_delay={:?}",
+            config.metrics.textfile, config.shutdown.announce_delay
+        ),
+        Err(err) => println!("RESULT err {err}"),
+    }
+}
+
+/// [`Config::load`] in a child process whose environment is `vars` only
+/// (names and values any bytes): the line it printed.
+fn load_in_child(vars: &[(&[u8], &[u8])]) -> String {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "child_loads_its_own_environment",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env_clear()
+        .env(CHILD, "1");
+    for (name, value) in vars {
+        command.env(
+            OsString::from_vec(name.to_vec()),
+            OsString::from_vec(value.to_vec()),
+        );
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "the child failed: {stdout}");
+    stdout
+        .lines()
+        .find_map(|l| l.split_once("RESULT ").map(|(_, result)| result))
+        .unwrap_or_else(|| panic!("no result: {stdout}"))
+        .to_owned()
+}
+
+#[test]
+fn a_non_utf8_environment_value_is_an_error_naming_the_key() {
+    const NOT_UTF8: &str =
+        "UTF-8 text (the bytes of this value that are not UTF-8 are shown as \"\u{fffd}\")";
+    // Never another path than the one set.
+    assert_eq!(
+        load_in_child(&[(b"APP__METRICS__TEXTFILE", b"/tmp/node\xffexporter\n.prom")]),
+        format!(
+            "err metrics.textfile: expected {NOT_UTF8}, got \"/tmp/node\u{fffd}exporter\\n.prom\" (from APP__METRICS__TEXTFILE)"
+        )
+    );
+    // A URL: no password in the message, whatever its bytes.
+    let result = load_in_child(&[(
+        b"app__metrics__pushgateway",
+        b"http://ops:hunter\xff2@gw:9091",
+    )]);
+    assert_eq!(
+        result,
+        format!(
+            r#"err metrics.pushgateway: expected {NOT_UTF8}, got "http://***" (from app__metrics__pushgateway)"#
+        )
+    );
+    // An unknown key is named as such.
+    assert_eq!(
+        load_in_child(&[(b"APP__SHUTDOWN__DRAIN_TIMOUT", b"10\xc3s")]),
+        "err shutdown.drain_timout: unknown key, got \"10\u{fffd}s\" (from APP__SHUTDOWN__DRAIN_TIMOUT); did you mean shutdown.drain_timeout?"
+    );
+    // Variables that are not winddown's may hold any bytes; the presence of
+    // KUBERNETES_SERVICE_HOST still counts.
+    assert_eq!(
+        load_in_child(&[
+            (b"OTHER", b"\xff"),
+            (b"KUBERNETES_SERVICE_HOST", b"\xff"),
+            (b"APP__METRICS__TEXTFILE", b"/tmp/node.prom"),
+        ]),
+        r#"ok textfile=Some("/tmp/node.prom") announce_delay=5s"#
+    );
+}
+
+#[test]
+fn a_non_utf8_environment_name_with_the_prefix_is_an_unknown_key() {
+    assert_eq!(
+        load_in_child(&[(b"APP__METRICS__TEXT\xffFILE", b"/tmp/node.prom")]),
+        "err metrics.text\u{fffd}file: unknown key, got \"/tmp/node.prom\" (from APP__METRICS__TEXT\u{fffd}FILE); the name is not UTF-8; variables look like APP__SECTION__KEY, e.g. APP__SHUTDOWN__DRAIN_TIMEOUT"
+    );
+    // Other names may hold any bytes.
+    assert_eq!(
+        load_in_child(&[(b"OTHER_\xff", b"x"), (b"APP\xff", b"x")]),
+        "ok textfile=None announce_delay=0ns"
+    );
 }

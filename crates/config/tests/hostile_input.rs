@@ -93,6 +93,7 @@ fn the_budget_check_saturates_instead_of_panicking() {
 }
 
 const CREDENTIALS: &str = r#"an http:// URL without user or password like "http://pushgateway:9091" (credentials in the URL are not supported: the push sends no Authorization header; put a proxy that adds it in front of the gateway)"#;
+const UNPARSED: &str = r#"an http:// URL like "http://pushgateway:9091", or "" for off (this value does not parse as a URL, so only its scheme is shown: it may hold a password)"#;
 
 #[test]
 fn a_pushgateway_password_never_reaches_a_message() {
@@ -140,6 +141,112 @@ fn a_pushgateway_password_never_reaches_a_message() {
         )
     );
     std::fs::remove_file(&file).unwrap();
+}
+
+#[test]
+fn a_pushgateway_password_holding_a_reserved_character_never_reaches_a_message() {
+    let var = "APP__METRICS__PUSHGATEWAY";
+    // `http::Uri` ends the authority at `/`, `?` or `#`: it takes these for
+    // the host `ops` with the password in the path, query or fragment.
+    for url in [
+        "http://ops:hunter/2@gw:9091",
+        "http://ops:hunter?2@gw:9091",
+        "http://ops:hunter#2@gw:9091",
+    ] {
+        let err = Config::load_from(None, [(var, url)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                r#"metrics.pushgateway: expected {CREDENTIALS}, got "http://***@gw:9091" (from {var})"#
+            )
+        );
+        assert!(!format!("{err:?}").contains("hunter"), "{err:?}");
+    }
+    // A URL that does not parse (a space, a tab, no scheme) shows its
+    // scheme only.
+    for (url, shown) in [
+        ("http://ops:hunter 2@gw:9091", "http://***"),
+        ("http://ops:hunter\t2@gw:9091", "http://***"),
+        ("http://ops:hunter\u{a0}2@gw:9091", "http://***"),
+        ("ops:hunter/2@gw:9091", "***"),
+        ("http://", "http://***"),
+        ("not a url", "***"),
+    ] {
+        let err = Config::load_from(None, [(var, url)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(r#"metrics.pushgateway: expected {UNPARSED}, got "{shown}" (from {var})"#)
+        );
+        assert!(!format!("{err:?}").contains("hunter"), "{err:?}");
+    }
+    // A misspelt key does not know it holds a URL: the whole value is one
+    // URL, hidden up to its last `@`.
+    let err = Config::load_from(
+        None,
+        [("APP__METRICS__PUSHGATEWY", "http://ops:hunter 2@gw")],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            r#"metrics.pushgatewy: unknown key, got "http://***@gw" (from APP__METRICS__PUSHGATEWY)"#
+        ),
+        "{err}"
+    );
+    // In a file, and through the serde glue of an embedding application.
+    let file = std::env::temp_dir().join(format!("winddown-reserved-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "[metrics]\npushgateway = \"http://ops:hunter#2@gw:9091\"\n",
+    )
+    .unwrap();
+    let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
+    std::fs::remove_file(&file).unwrap();
+    assert!(!format!("{err} {err:?}").contains("hunter"), "{err:?}");
+    let embedded = config::Config::builder()
+        .set_override("pushgateway", "http://ops:hunter 2@gw:9091")
+        .unwrap()
+        .build()
+        .unwrap()
+        .try_deserialize::<winddown_config::MetricsConfig>()
+        .unwrap_err()
+        .to_string();
+    assert!(!embedded.contains("hunter"), "{embedded}");
+    assert!(embedded.contains(r#"got "http://***""#), "{embedded}");
+}
+
+#[test]
+fn a_password_set_by_hand_is_hidden_by_display_and_debug() {
+    let mut config = Config::default();
+    config.metrics.pushgateway = Some("http://ops:hunter 2@gw:9091".to_owned());
+    for shown in [
+        config.to_string(),
+        format!("{config:?}"),
+        format!("{:?}", config.metrics),
+    ] {
+        assert!(!shown.contains("hunter"), "{shown}");
+        assert!(shown.contains("http://***@gw:9091"), "{shown}");
+    }
+}
+
+#[test]
+fn control_characters_in_inline_table_keys_are_escaped() {
+    let file = std::env::temp_dir().join(format!("winddown-table-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "[shutdown]\ntimeout = { \"x\\n2030-01-01T00:00:00Z ERROR forged\\u001b[31m\" = 1, \"http://u:s3cret@gw\" = 2, plain = 3 }\n",
+    )
+    .unwrap();
+    let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
+    std::fs::remove_file(&file).unwrap();
+    let message = err.to_string();
+    assert!(!message.contains(['\n', '\u{1b}']), "{message:?}");
+    assert!(!message.contains("s3cret"), "{message}");
+    assert!(
+        message.contains(
+            r#"got { "http://***@gw" = 2, plain = 3, "x\n2030-01-01T00:00:00Z ERROR forged\u{1b}[31m" = 1 }"#
+        ),
+        "{message}"
+    );
 }
 
 #[test]

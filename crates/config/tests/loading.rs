@@ -317,10 +317,75 @@ fn the_deadline_and_linger_must_fit_in_the_grace_period() {
         [BudgetProblem::OverGracePeriod {
             timeout: Duration::from_secs(25),
             linger: Duration::from_secs(3),
+            push_timeout: None,
             margin: Duration::from_secs(2),
             needed: Duration::from_secs(30),
             grace_period: Duration::from_secs(29),
         }]
+    );
+}
+
+#[test]
+fn the_pushgateway_push_counts_in_the_grace_period_when_longer_than_the_linger() {
+    let load = |linger: &'static str, grace: &'static str| {
+        Config::load_from(
+            None,
+            [
+                ("APP__SHUTDOWN__TIMEOUT", "25s"),
+                ("APP__METRICS__LINGER", linger),
+                ("APP__METRICS__PUSHGATEWAY", "http://127.0.0.1:9091"),
+                ("APP__SHUTDOWN__KUBERNETES_GRACE_PERIOD", grace),
+                ("APP__SHUTDOWN__BUDGET_CHECK", "off"),
+            ],
+        )
+        .unwrap()
+    };
+    // No linger: the push's 3 s bound counts. 25s + 3s + 2s = 30s.
+    assert!(load("0s", "30s").budget_problems(1).is_empty());
+    let config = load("0s", "29s");
+    assert_eq!(
+        config.budget_problems(1),
+        [BudgetProblem::OverGracePeriod {
+            timeout: Duration::from_secs(25),
+            linger: Duration::ZERO,
+            push_timeout: Some(Duration::from_secs(3)),
+            margin: Duration::from_secs(2),
+            needed: Duration::from_secs(30),
+            grace_period: Duration::from_secs(29),
+        }]
+    );
+    assert_eq!(
+        config.budget_problems(1)[0].to_string(),
+        "shutdown budget: shutdown.timeout 25s + max(metrics.linger 0s, Pushgateway push timeout \
+         3s) + margin 2s = 30s does not fit in shutdown.kubernetes_grace_period 29s: SIGKILL would \
+         cut the shutdown short; raise the grace period or lower the timeout"
+    );
+    // A longer linger: it counts, the push runs within it. 25s + 4s + 2s.
+    assert!(load("4s", "31s").budget_problems(1).is_empty());
+    let problems = load("4s", "30s").budget_problems(1);
+    assert!(
+        matches!(
+            problems[..],
+            [BudgetProblem::OverGracePeriod { needed, push_timeout: Some(_), .. }]
+                if needed == Duration::from_secs(31)
+        ),
+        "{problems:?}"
+    );
+    // With `budget_check = "error"`, loading refuses it.
+    let err = Config::load_from(
+        None,
+        [
+            ("APP__SHUTDOWN__TIMEOUT", "25s"),
+            ("APP__METRICS__PUSHGATEWAY", "http://127.0.0.1:9091"),
+            ("APP__SHUTDOWN__KUBERNETES_GRACE_PERIOD", "29s"),
+            ("APP__SHUTDOWN__BUDGET_CHECK", "error"),
+        ],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("max(metrics.linger 0s, Pushgateway push timeout 3s)"),
+        "{err}"
     );
 }
 
