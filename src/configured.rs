@@ -43,7 +43,8 @@ pub fn final_export(
 ) -> Result<FinalExport, PushError> {
     let mut export = FinalExport::new(metrics).linger(config.linger);
     if let Some(url) = &config.pushgateway {
-        let mut gateway = Pushgateway::new(url, job)?;
+        // The bound the budget check counts.
+        let mut gateway = Pushgateway::new(url, job)?.timeout(winddown_config::PUSHGATEWAY_TIMEOUT);
         if let Some(instance) = &config.push_instance {
             gateway = gateway.instance(instance.clone());
         }

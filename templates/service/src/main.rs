@@ -128,9 +128,9 @@ async fn serve(config: Config, inherited: Option<std::net::TcpListener>) {
     }
     // READY=1 now, then the state as the shutdown goes (only when
     // NOTIFY_SOCKET is set). The extension of systemd's stop timeout covers
-    // the linger too.
+    // the final export too (the linger, or the push's bound if longer).
     let notifier = Notifier::new(shutdown.clone())
-        .extend_margin(BUDGET_MARGIN + config.metrics.linger)
+        .extend_margin(BUDGET_MARGIN + config.metrics.final_export_time())
         .spawn();
 
     let report = shutdown.run_until(server.serve(listener, app)).await;
