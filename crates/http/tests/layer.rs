@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Channel, Full};
 use tokio::time::{Instant, sleep};
 use tower::util::BoxCloneService;
@@ -218,48 +218,6 @@ async fn upgrades_keep_their_connection_header() {
     shutdown.trigger();
     let response = service.oneshot(get("/ws")).await.unwrap();
     assert_eq!(response.headers()["connection"], "upgrade");
-}
-
-/// A `2xx` answer to `CONNECT` opens a tunnel, an upgrade like `101`
-/// (hyper treats both alike): a tunnel opened while announcing is not
-/// announced as a connection about to close. A `CONNECT` refused by the
-/// handler is an ordinary response and gets `Connection: close`.
-#[tokio::test(start_paused = true)]
-async fn a_connect_tunnel_gets_no_connection_close_while_announcing() {
-    let shutdown = shutdown(Duration::from_secs(5));
-    let service = Drain::new(
-        service_fn(|req: Request<()>| async move {
-            let status = match req.uri().host() {
-                Some("allowed.example") => StatusCode::OK,
-                _ => StatusCode::FORBIDDEN,
-            };
-            let response = Response::builder()
-                .status(status)
-                .body(Full::<Bytes>::default())
-                .unwrap();
-            Ok::<_, Infallible>(response)
-        }),
-        shutdown.clone(),
-    );
-    shutdown.trigger();
-    let connect = |authority: &str| {
-        Request::builder()
-            .method(Method::CONNECT)
-            .uri(authority)
-            .version(Version::HTTP_11)
-            .body(())
-            .unwrap()
-    };
-    let tunnel = service
-        .clone()
-        .oneshot(connect("allowed.example:443"))
-        .await
-        .unwrap();
-    assert_eq!(tunnel.status(), StatusCode::OK);
-    assert!(tunnel.headers().get("connection").is_none());
-    let refused = service.oneshot(connect("other.example:443")).await.unwrap();
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    assert_eq!(refused.headers()["connection"], "close");
 }
 
 #[tokio::test(start_paused = true)]

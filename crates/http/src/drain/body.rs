@@ -21,8 +21,7 @@ use super::grpc::{self, Dialect};
 /// hyper answers a body error by aborting the HTTP/1 connection or
 /// resetting the HTTP/2 stream, so the client sees the response cut short
 /// rather than a clean end. Find it in a body error with
-/// `error.is::<DrainEnded>()`. A native gRPC stream over HTTP/2 is not
-/// ended with this error but with the trailers of `UNAVAILABLE`.
+/// `error.is::<DrainEnded>()`.
 ///
 /// # Examples
 ///
@@ -67,34 +66,21 @@ pin_project! {
         inner: Option<B>,
         // A counted request's place in flight, until its body ends.
         admission: Option<Admission>,
-        // A refusal's message not sent yet, or how a counted gRPC response
-        // ends if it is cut (boxed: both are rare, and every body pays for
-        // the size of this field).
-        side: Option<Box<Side>>,
+        // A refusal's message, not sent yet (boxed: refusals are rare, and
+        // every body pays for the size of this field).
+        message: Option<Box<Bytes>>,
         cut: Cut,
     }
 }
 
-/// What a [`DrainBody`] keeps besides the inner body, rarely.
-#[derive(Debug)]
-enum Side {
-    /// A refusal's text, not sent yet.
-    Message(Bytes),
-    /// A native gRPC response: cut at the drain's end, it ends with the
-    /// trailers of `UNAVAILABLE` (which clients retry) rather than an error
-    /// (a reset stream, which clients see as `INTERNAL`).
-    Grpc,
-}
-
 impl<B> DrainBody<B> {
-    /// The body of a served request: tracked if it was counted; `grpc`
-    /// when, cut, it ends with gRPC trailers.
+    /// The body of a served request: tracked if it was counted.
     #[inline]
-    pub(crate) fn new(body: B, admission: Option<Admission>, cut: Cut, grpc: bool) -> Self {
+    pub(crate) fn new(body: B, admission: Option<Admission>, cut: Cut) -> Self {
         DrainBody {
             inner: Some(body),
-            side: if grpc { grpc_side() } else { None },
             admission,
+            message: None,
             cut,
         }
     }
@@ -104,7 +90,7 @@ impl<B> DrainBody<B> {
         DrainBody {
             inner: None,
             admission: None,
-            side: Some(Box::new(Side::Message(text))),
+            message: Some(Box::new(text)),
             cut: Cut::default(),
         }
     }
@@ -114,7 +100,7 @@ impl<B> DrainBody<B> {
         DrainBody {
             inner: None,
             admission: None,
-            side: None,
+            message: None,
             cut: Cut::default(),
         }
     }
@@ -165,27 +151,12 @@ fn end<B>(mut inner: Pin<&mut Option<B>>, admission: &mut Option<Admission>) {
     *admission = None;
 }
 
-/// How a native gRPC body is marked: out of line, as it allocates.
+/// Ends a counted body because the drain ended.
 #[cold]
 #[inline(never)]
-fn grpc_side() -> Option<Box<Side>> {
-    Some(Box::new(Side::Grpc))
-}
-
-/// Ends a counted body because the drain ended: with a [`DrainEnded`]
-/// error, or for native gRPC with the trailers of `UNAVAILABLE`.
-#[cold]
-#[inline(never)]
-fn cut<B, D>(
-    inner: Pin<&mut Option<B>>,
-    admission: &mut Option<Admission>,
-    side: &mut Option<Box<Side>>,
-) -> Result<Frame<D>, BoxError> {
+fn cut<B>(inner: Pin<&mut Option<B>>, admission: &mut Option<Admission>) -> BoxError {
     end(inner, admission);
-    match side.take().map(|side| *side) {
-        Some(Side::Grpc) => Ok(Frame::trailers(grpc::unavailable_trailers())),
-        _ => Err(DrainEnded.into()),
-    }
+    DrainEnded.into()
 }
 
 /// What polling a body gives.
@@ -200,7 +171,6 @@ fn not_a_frame<B>(
     polled: Polled<B>,
     inner: Pin<&mut Option<B>>,
     admission: &mut Option<Admission>,
-    side: &mut Option<Box<Side>>,
     watch: &mut Cut,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>>
@@ -218,7 +188,7 @@ where
                 return Poll::Pending;
             };
             if watch.poll_ended(held, cx).is_ready() {
-                return Poll::Ready(Some(cut(inner, admission, side)));
+                return Poll::Ready(Some(Err(cut(inner, admission))));
             }
             Poll::Pending
         }
@@ -233,7 +203,7 @@ where
 #[inline(never)]
 fn poll_other<B>(
     inner: Pin<&mut Option<B>>,
-    side: &mut Option<Box<Side>>,
+    message: &mut Option<Box<Bytes>>,
     cx: &mut Context<'_>,
 ) -> Poll<Option<Result<Frame<B::Data>, BoxError>>>
 where
@@ -244,10 +214,7 @@ where
     if let Some(body) = inner.as_pin_mut() {
         return body.poll_frame(cx).map_err(Into::into);
     }
-    match side.take().map(|side| *side) {
-        Some(Side::Message(text)) => Poll::Ready(Some(Ok(Frame::data(text.into())))),
-        _ => Poll::Ready(None),
-    }
+    Poll::Ready(message.take().map(|text| Ok(Frame::data((*text).into()))))
 }
 
 /// The 503 answered while draining, or to a handler still pending when the
@@ -301,10 +268,10 @@ where
         let (Some(admission), Some(body)) =
             (this.admission.as_ref(), this.inner.as_mut().as_pin_mut())
         else {
-            return poll_other(this.inner, this.side, cx);
+            return poll_other(this.inner, this.message, cx);
         };
         if admission.is_drain_ended() {
-            return Poll::Ready(Some(cut(this.inner, this.admission, this.side)));
+            return Poll::Ready(Some(Err(cut(this.inner, this.admission))));
         }
         match body.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
@@ -315,35 +282,34 @@ where
                 *this.admission = None;
                 Poll::Ready(None)
             }
-            other => not_a_frame(other, this.inner, this.admission, this.side, this.cut, cx),
+            other => not_a_frame(other, this.inner, this.admission, this.cut, cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             Some(body) => body.is_end_stream(),
-            None => !matches!(self.side.as_deref(), Some(Side::Message(_))),
+            None => self.message.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match (&self.inner, self.side.as_deref()) {
+        match (&self.inner, &self.message) {
             (Some(body), _) => body.size_hint(),
-            (None, Some(Side::Message(text))) => SizeHint::with_exact(text.len() as u64),
-            (None, _) => SizeHint::with_exact(0),
+            (None, Some(text)) => SizeHint::with_exact(text.len() as u64),
+            (None, None) => SizeHint::with_exact(0),
         }
     }
 }
 
 impl<B> fmt::Debug for DrainBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = matches!(self.side.as_deref(), Some(Side::Message(_)));
-        let kind = match (&self.inner, &self.admission, message) {
+        let kind = match (&self.inner, &self.admission, &self.message) {
             (Some(_), Some(_), _) => "counted",
             // Exempt, or counted and ended: passed through.
             (Some(_), None, _) => "passing through",
-            (None, _, true) => "message",
-            (None, _, false) => "ended",
+            (None, _, Some(_)) => "message",
+            (None, _, None) => "ended",
         };
         f.debug_struct("DrainBody")
             .field("kind", &kind)

@@ -107,15 +107,11 @@ where
             None => *this.exempt_close,
         };
         if this.dialect.http1 && shutting_down {
-            close_connection(&mut response, this.dialect.connect);
+            close_connection(&mut response);
         }
         let cut = std::mem::take(this.cut);
         // The response is rewrapped in place (`map`), not taken apart.
-        // Only a counted body can be cut.
-        let grpc = admission.is_some() && this.dialect.cuts_with_trailers();
-        Poll::Ready(Ok(
-            response.map(|body| DrainBody::new(body, admission, cut, grpc))
-        ))
+        Poll::Ready(Ok(response.map(|body| DrainBody::new(body, admission, cut))))
     }
 }
 
@@ -171,13 +167,11 @@ fn abandon<B>(
 }
 
 /// Adds `Connection: close` (HTTP/1 while shutting down) unless the
-/// connection is being upgraded (`101`, or a `2xx` answer to a `CONNECT`,
-/// which opens a tunnel): out of line, as it is off the hot path.
+/// connection is being upgraded: out of line, as it is off the hot path.
 #[cold]
 #[inline(never)]
-fn close_connection<B>(response: &mut Response<B>, connect: bool) {
-    let status = response.status();
-    if status == StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success()) {
+fn close_connection<B>(response: &mut Response<B>) {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         return;
     }
     response

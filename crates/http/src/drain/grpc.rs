@@ -19,8 +19,6 @@ const MESSAGE: &str = "the server is shutting down; retry on another server";
 pub(crate) struct Dialect {
     /// HTTP/1.x: the response may carry `Connection: close`.
     pub(crate) http1: bool,
-    /// A `CONNECT`: a `2xx` answer opens a tunnel (an upgrade, like `101`).
-    pub(crate) connect: bool,
     grpc: Grpc,
 }
 
@@ -47,7 +45,6 @@ impl Dialect {
         if req.method() != Method::POST {
             return Dialect {
                 http1,
-                connect: req.method() == Method::CONNECT,
                 grpc: Grpc::No,
             };
         }
@@ -55,20 +52,7 @@ impl Dialect {
             None => Grpc::No,
             Some(value) => Grpc::of(value.as_bytes()),
         };
-        Dialect {
-            http1,
-            connect: false,
-            grpc,
-        }
-    }
-
-    /// Whether a response cut at the drain's end can end with gRPC
-    /// trailers instead of an error: native gRPC over HTTP/2 (gRPC-Web
-    /// carries its trailers in the body, and HTTP/1 has no trailers a
-    /// client reads).
-    #[inline]
-    pub(crate) fn cuts_with_trailers(self) -> bool {
-        self.grpc == Grpc::Native && !self.http1
+        Dialect { http1, grpc }
     }
 
     /// The `content-type` of a gRPC answer, or `None` for plain HTTP.
@@ -110,15 +94,6 @@ pub(crate) fn unavailable(headers: &mut HeaderMap, content_type: &'static str) {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert("grpc-status", HeaderValue::from_static(UNAVAILABLE));
     headers.insert("grpc-message", HeaderValue::from_static(MESSAGE));
-}
-
-/// The trailers that end a gRPC response cut at the drain's end: the
-/// status `UNAVAILABLE` (which clients retry elsewhere) and its message.
-pub(crate) fn unavailable_trailers() -> HeaderMap {
-    let mut trailers = HeaderMap::with_capacity(2);
-    trailers.insert("grpc-status", HeaderValue::from_static(UNAVAILABLE));
-    trailers.insert("grpc-message", HeaderValue::from_static(MESSAGE));
-    trailers
 }
 
 #[cfg(test)]

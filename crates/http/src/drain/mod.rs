@@ -31,14 +31,11 @@
 //! - **Drain end**: when the drain ends (by completion or by its timeout), a
 //!   response still streaming is cut: its body ends with a [`DrainEnded`]
 //!   error, which makes hyper abort the HTTP/1 connection or reset the
-//!   HTTP/2 stream; a native gRPC stream over HTTP/2 ends instead with the
-//!   trailers `grpc-status: 14` (`UNAVAILABLE`, which clients retry
-//!   elsewhere; a reset stream reads as `INTERNAL`). A handler that has not produced its response by then is
+//!   HTTP/2 stream. A handler that has not produced its response by then is
 //!   answered `503`. Either way the request was counted as abandoned in the
 //!   [`ShutdownReport`](winddown_core::ShutdownReport).
 //! - A `Connection` header is never added to HTTP/2 (or later) responses,
-//!   and never to `101 Switching Protocols` or to a `2xx` answer to a
-//!   `CONNECT` (both turn the connection into something else).
+//!   and never to `101 Switching Protocols`.
 //! - The inner service's error type is kept, so in axum (where layers must
 //!   be `Infallible`) `Router::layer(DrainLayer::new(shutdown))` just works.
 //! - Metrics, through the `metrics` facade: the
