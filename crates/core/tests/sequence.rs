@@ -616,6 +616,43 @@ async fn a_guard_taken_by_a_tracked_task_during_the_drain_is_waited_for() {
     assert_eq!(report.drain, Duration::from_secs(4), "{report}");
 }
 
+/// A tracked task still running at the drain timeout is cut: aborted as
+/// the drain ends, so it does not run on beside the hooks.
+#[tokio::test(start_paused = true)]
+async fn a_tracked_task_still_running_at_the_drain_timeout_is_cut() {
+    let shutdown = quiet().drain_timeout(Duration::from_secs(2)).build();
+    let steps = Arc::new(AtomicUsize::new(0));
+    let task = shutdown.spawn({
+        let steps = steps.clone();
+        async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                steps.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    // A finished task is not aborted: its result stays.
+    let finished = shutdown.spawn(async { 7 });
+    shutdown
+        .on_cleanup("db", {
+            let steps = steps.clone();
+            move |_| async move {
+                let at_start = steps.load(Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                assert_eq!(steps.load(Ordering::SeqCst), at_start, "still running");
+                Ok(())
+            }
+        })
+        .unwrap();
+    shutdown.trigger();
+    let report = shutdown.run().await;
+    assert!(!report.drained);
+    assert_eq!(report.abandoned, 1);
+    assert_eq!(report.hooks[0].outcome, HookOutcome::Ok, "{report}");
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_eq!(finished.await.unwrap(), 7);
+}
+
 #[tokio::test(start_paused = true)]
 async fn report_displays_and_serialises() {
     let shutdown = quiet().build();

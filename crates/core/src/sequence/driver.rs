@@ -120,7 +120,9 @@ impl Shutdown {
         let abandoned = if drained {
             0
         } else {
-            self.in_flight_count() + inner.tracker.len()
+            let abandoned = self.in_flight_count() + inner.tracker.len();
+            self.cut_tracked_tasks();
+            abandoned
         };
         inner
             .signals

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
@@ -39,6 +40,9 @@ pub(crate) struct Inner {
     pub(crate) hooks: Mutex<Vec<Stored>>,
     pub(crate) trigger: OnceLock<(Instant, Reason)>,
     pub(crate) tracker: TaskTracker,
+    /// The tracked tasks, to abort those still running when the drain
+    /// times out (finished ones are pruned as tasks are spawned).
+    pub(crate) tracked: Mutex<Vec<AbortHandle>>,
     pub(crate) driving: AtomicBool,
     pub(crate) signals_installed: AtomicBool,
     /// Whether a shutdown signal has been received: only a second one
@@ -180,6 +184,7 @@ impl Shutdown {
                 hooks: Mutex::new(Vec::new()),
                 trigger: OnceLock::new(),
                 tracker: TaskTracker::new(),
+                tracked: Mutex::new(Vec::new()),
                 driving: AtomicBool::new(false),
                 signals_installed: AtomicBool::new(false),
                 signal_received: AtomicBool::new(false),

@@ -4,6 +4,7 @@ use std::future::Future;
 
 use tokio::task::JoinHandle;
 
+use crate::shutdown::lock;
 use crate::{InFlightGuard, RequestGate, Shutdown};
 
 impl Shutdown {
@@ -66,7 +67,14 @@ impl Shutdown {
         self.inner.gate.gate()
     }
 
-    /// Spawns a tracked task: draining waits for it to finish.
+    /// Spawns a tracked task: draining waits for it to finish. A task still
+    /// running when the drain times out is cut like a request still in
+    /// flight then: aborted as the drain ends, before the hooks start (it
+    /// stops at its next `.await`), so that it does not go on beside the
+    /// cleanup, and counted as abandoned. Its `JoinHandle` then gives a
+    /// cancelled `JoinError`. To stop on your own
+    /// terms first, watch [`drain_ended`](Self::drain_ended) or
+    /// [`draining`](Self::draining) in the task.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -85,7 +93,22 @@ impl Shutdown {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.inner.tracker.spawn(task)
+        let handle = self.inner.tracker.spawn(task);
+        let mut tracked = lock(&self.inner.tracked);
+        // Finished tasks are pruned whenever the list has doubled since
+        // the last pruning: a spawn costs amortised constant time.
+        if tracked.len() == tracked.capacity() {
+            tracked.retain(|task| !task.is_finished());
+        }
+        tracked.push(handle.abort_handle());
+        handle
+    }
+
+    /// Aborts the tracked tasks still running: the drain timed out.
+    pub(crate) fn cut_tracked_tasks(&self) {
+        for task in std::mem::take(&mut *lock(&self.inner.tracked)) {
+            task.abort();
+        }
     }
 
     /// How many tracked tasks are still running.
