@@ -216,6 +216,33 @@ async fn a_service_failure_in_the_final_grace_is_reported() {
     assert_eq!(shutdown.report(), Some(report));
 }
 
+/// Done after the global deadline (a before-done step, like a linger, ran
+/// past it): the service still gets its final grace to write out what it
+/// is sending (the last scrape) instead of being dropped at once.
+#[tokio::test(start_paused = true)]
+async fn the_final_grace_is_given_when_done_comes_after_the_deadline() {
+    let shutdown = quiet().timeout(Duration::from_secs(2)).build();
+    shutdown
+        .before_done("linger", |_| async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        })
+        .unwrap();
+    let flushed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let service = {
+        let (shutdown, flushed) = (shutdown.clone(), flushed.clone());
+        async move {
+            shutdown.done().await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            flushed.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok::<(), String>(())
+        }
+    };
+    shutdown.trigger();
+    let report = shutdown.run_until(service).await;
+    assert!(flushed.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(report.exit_code(), 0, "{report}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_clean_service_exit_after_the_trigger_stays_clean() {
     let shutdown = quiet().build();

@@ -29,9 +29,11 @@ impl Shutdown {
     /// exit code is a failure (a failure while the
     /// [`before_done`](Self::before_done) steps run is in the report this
     /// returns and in [`report`](Self::report), not in the copy those steps
-    /// were given). After the sequence is done the service gets
-    /// up to one second (bounded by the global deadline) to return, then it
-    /// is dropped.
+    /// were given). After the sequence is done the service gets up to one
+    /// second to return (to write out what it is still sending, such as the
+    /// last scrape a linger waited for), then it is dropped: also when done
+    /// comes after the global deadline, as it does when the before-done steps
+    /// run past it.
     ///
     /// # Cancel safety
     ///
@@ -100,9 +102,7 @@ impl Shutdown {
             *lock(&self.inner.report) = Some(report.clone());
         }
         if !service_done {
-            let now = Instant::now();
-            let limit = self.deadline().unwrap_or(now).max(now);
-            let grace = deadline_after(now, FINAL_GRACE).min(limit);
+            let grace = deadline_after(Instant::now(), FINAL_GRACE);
             match timeout_at(grace, &mut service).await {
                 Ok(joined) => {
                     if let Some(failure) = failure_of(joined) {
