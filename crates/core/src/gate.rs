@@ -213,6 +213,21 @@ impl RequestGate {
         count.saturating_sub(usize::from(anchored))
     }
 
+    /// The state of the shutdown this gate admits for: what an exporter
+    /// reports as `winddown_state` when it renders.
+    ///
+    /// ```
+    /// use winddown_core::State;
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let gate = shutdown.request_gate();
+    /// assert_eq!(gate.state(), State::Running);
+    /// shutdown.trigger();
+    /// assert_eq!(gate.state(), State::Announcing);
+    /// ```
+    pub fn state(&self) -> crate::State {
+        self.signals.cell.load()
+    }
+
     /// Whether `other` is a handle to the same gate (of the same shutdown).
     ///
     /// ```

@@ -9,8 +9,9 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 use winddown_core::metric_names::{
-    ANNOUNCE_DURATION_SECONDS, DRAIN_DURATION_SECONDS, DURATION_BUCKETS, HOOK_DURATION_SECONDS,
-    INFLIGHT_REQUESTS, SHUTDOWN_DURATION_SECONDS, describe,
+    ABANDONED_REQUESTS_TOTAL, ANNOUNCE_DURATION_SECONDS, DRAIN_DURATION_SECONDS, DURATION_BUCKETS,
+    HOOK_DURATION_SECONDS, INFLIGHT_REQUESTS, REJECTED_REQUESTS_TOTAL, SHUTDOWN_DURATION_SECONDS,
+    STATE, describe,
 };
 use winddown_core::{RequestGate, Shutdown};
 
@@ -34,9 +35,11 @@ pub(crate) struct Shared {
     pub(crate) scrapes: Scrapes,
     /// The gates of the tracked shutdowns, and this recorder's
     /// `winddown_inflight_requests` gauge that each render sets to the sum
-    /// of their counts.
+    /// of their counts, and `winddown_state` gauge, set to the most advanced
+    /// of their states (so a running service reports 0, not nothing).
     tracked: Mutex<Vec<RequestGate>>,
     in_flight: Gauge,
+    state: Gauge,
 }
 
 impl Shared {
@@ -49,6 +52,9 @@ impl Shared {
             // Lossless for any count below 2^53.
             #[allow(clippy::cast_precision_loss)]
             self.in_flight.set(count as f64);
+            if let Some(state) = tracked.iter().map(RequestGate::state).max() {
+                self.state.set(f64::from(state.as_u8()));
+            }
         }
         drop(tracked);
         self.handle.render()
@@ -191,9 +197,13 @@ impl PrometheusMetrics {
     /// ```
     pub fn build(builder: PrometheusBuilder) -> (PrometheusRecorder, PrometheusMetrics) {
         let recorder = with_winddown_buckets(builder).build_recorder();
-        let in_flight = metrics::with_local_recorder(&recorder, || {
+        let (in_flight, state) = metrics::with_local_recorder(&recorder, || {
             describe();
-            metrics::gauge!(INFLIGHT_REQUESTS)
+            // The counters exist from the start, at 0: `increase()` then
+            // sees the first shutdown's rejections and abandons too.
+            metrics::counter!(REJECTED_REQUESTS_TOTAL).increment(0);
+            metrics::counter!(ABANDONED_REQUESTS_TOTAL).increment(0);
+            (metrics::gauge!(INFLIGHT_REQUESTS), metrics::gauge!(STATE))
         });
         let metrics = PrometheusMetrics {
             shared: Arc::new(Shared {
@@ -201,6 +211,7 @@ impl PrometheusMetrics {
                 scrapes: Scrapes::default(),
                 tracked: Mutex::new(Vec::new()),
                 in_flight,
+                state,
             }),
         };
         (recorder, metrics)

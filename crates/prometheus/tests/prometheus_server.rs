@@ -277,8 +277,15 @@ async fn run(prometheus_bin: &Path, pushgateway_bin: &Path) {
         }
     });
 
-    // The Pushgateway and Prometheus, on free ports in temp dirs.
-    let mut gateway = Server::start("pushgateway", pushgateway_bin, temp_dir("pushgateway"), &[]);
+    // The Pushgateway and Prometheus, on free ports in temp dirs. The
+    // Pushgateway keeps its groups in memory only: Debian's build persists
+    // them by default to one file shared by every instance on the machine.
+    let mut gateway = Server::start(
+        "pushgateway",
+        pushgateway_bin,
+        temp_dir("pushgateway"),
+        &["--persistence.file=".to_owned()],
+    );
     let gateway_addr = gateway.addr;
     let prometheus_dir = temp_dir("prometheus");
     std::fs::write(

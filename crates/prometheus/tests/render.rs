@@ -148,7 +148,17 @@ async fn the_service_serves_get_and_head_and_refuses_other_methods() {
         .unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body.len(), length);
-    assert_eq!(body, metrics.render());
+    // The exporter renders metrics of one kind in no fixed order: the same
+    // lines, not the same text.
+    let lines = |text: &str| {
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(
+        lines(std::str::from_utf8(&body).unwrap()),
+        lines(&metrics.render())
+    );
 
     let head = Request::head("/metrics")
         .body(Empty::<Bytes>::new())
@@ -297,4 +307,26 @@ fn the_final_export_holds_done_until_the_last_scrape() {
     );
     // The scrape before the trigger, and the last one.
     assert_eq!(metrics.scrapes(), 2);
+}
+
+/// A running service's scrape already has every series a dashboard asks
+/// for: `winddown_state 0` (running) once its shutdown is tracked, and the
+/// rejected and abandoned counters at 0 (so `increase()` sees the first
+/// shutdown's counts). The state follows the shutdown at each render.
+#[test]
+fn a_running_service_reports_state_0_and_its_counters_at_0() {
+    let (_recorder, metrics) = local();
+    let shutdown = Shutdown::builder().no_signals().build();
+    metrics.track(&shutdown);
+    let text = metrics.render();
+    for line in [
+        "winddown_state 0",
+        "winddown_rejected_requests_total 0",
+        "winddown_abandoned_requests_total 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
+    shutdown.trigger();
+    let text = metrics.render();
+    assert!(text.lines().any(|l| l == "winddown_state 1"), "{text}");
 }
