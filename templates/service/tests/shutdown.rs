@@ -164,7 +164,9 @@ fn sigterm_during_a_slow_request_drains_and_exports_the_timings() {
     // "Listening on" line says which.
     // (Debian: apt-get install prometheus-pushgateway)
     let mut command = Command::new("prometheus-pushgateway");
-    command.arg("--web.listen-address=127.0.0.1:0");
+    // Groups in memory only: Debian's build persists them by default to one
+    // file shared by every instance on the machine.
+    command.args(["--web.listen-address=127.0.0.1:0", "--persistence.file="]);
     let gateway = Process::start("pushgateway", command);
     let listening = gateway.nth_line("msg=\"Listening on\"", 0);
     let gateway_addr: SocketAddr = listening
