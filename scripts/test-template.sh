@@ -142,6 +142,8 @@ generate pushed-svc -d "winddown_path=$REPO" -d announce_in=prestop -d announce_
     -d metrics_flush=pushgateway
 expect_text pushed-svc/k8s/deployment.yaml 'seconds: 4$'
 expect_text pushed-svc/k8s/deployment.yaml 'terminationGracePeriodSeconds: 39$'
+# The budget the service checks: the part left at SIGTERM, after the preStop sleep.
+expect_text pushed-svc/k8s/deployment.yaml 'value: "35s"$'
 validate_k8s pushed-svc
 validate_prestop_forms pushed-svc
 check pushed-svc
@@ -153,16 +155,18 @@ expect_text quiet-svc/config/default.toml 'announce_delay = "2s"'
 expect_text quiet-svc/config/default.toml 'linger = "0s"'
 check quiet-svc
 
-echo "== a number that is not one is refused"
-if cargo generate --path templates/service --name bad-svc --silent --vcs none \
-    --destination "$OUT" -d port=eighty >"$OUT/bad.log" 2>&1; then
-    echo "port=eighty was accepted" >&2
-    exit 1
-fi
-# cargo-generate leaves at most an empty directory behind.
-if [[ -n "$(ls -A "$OUT/bad-svc" 2>/dev/null)" ]]; then
-    echo "files left behind by a refused generation" >&2
-    exit 1
-fi
-echo "refused: $(grep -o 'Sorry.*' "$OUT/bad.log" | head -1)"
+echo "== a port that is not one is refused"
+for port in eighty 0 70000 65536; do
+    if cargo generate --path templates/service --name bad-svc --silent --vcs none \
+        --destination "$OUT" -d port="$port" >"$OUT/bad.log" 2>&1; then
+        echo "port=$port was accepted" >&2
+        exit 1
+    fi
+    # cargo-generate leaves at most an empty directory behind.
+    if [[ -n "$(ls -A "$OUT/bad-svc" 2>/dev/null)" ]]; then
+        echo "files left behind by a refused generation (port=$port)" >&2
+        exit 1
+    fi
+    echo "refused port=$port: $(grep -o 'Sorry.*' "$OUT/bad.log" | head -1)"
+done
 echo "== template: all generated projects pass"
