@@ -69,12 +69,15 @@ pub enum ConfigError {
         /// Where the value came from.
         origin: Origin,
     },
-    /// A key nobody reads (a typo, most likely).
-    #[error("{}: unknown key, got {value}{origin}; {hint}", shown(key))]
+    /// A key nobody reads (a typo, most likely). The message names the key
+    /// and where it came from, never its value: an unknown key may be a
+    /// secret the service reads on its own.
+    #[error("{}: unknown key{origin}; {hint}", shown(key))]
     UnknownKey {
         /// The key as written.
         key: String,
-        /// Its value.
+        /// What kind of value it holds (`a string`, `a table`, …), never
+        /// the value itself.
         value: String,
         /// Where it came from.
         origin: Origin,

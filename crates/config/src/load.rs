@@ -141,7 +141,7 @@ impl Config {
             if name == "KUBERNETES_SERVICE_HOST" {
                 under_kubernetes = true;
             }
-            let Some(key) = env_key(&name, || Raw::Str(value.clone()).to_string())? else {
+            let Some(key) = env_key(&name)? else {
                 continue;
             };
             env_names.insert(key, name.clone());
@@ -209,9 +209,8 @@ fn is_ours(name: &str) -> bool {
 
 /// The dotted key the variable `name` sets (`APP__SHUTDOWN__DRAIN_TIMEOUT`:
 /// `shutdown.drain_timeout`), `None` if it is not one of winddown's, or the
-/// error for one that cannot name a key (`value`: its value as the message
-/// shows it).
-fn env_key(name: &str, value: impl FnOnce() -> String) -> Result<Option<String>, ConfigError> {
+/// error for one that cannot name a key.
+fn env_key(name: &str) -> Result<Option<String>, ConfigError> {
     if !is_ours(name) {
         return Ok(None);
     }
@@ -229,7 +228,7 @@ fn env_key(name: &str, value: impl FnOnce() -> String) -> Result<Option<String>,
     if !well_formed {
         return Err(ConfigError::UnknownKey {
             key,
-            value: value(),
+            value: Raw::Str(String::new()).kind().to_owned(),
             origin: Origin::Env(name.to_owned()),
             hint: env_hint(),
         });
@@ -260,14 +259,12 @@ fn utf8_env(
             .map_err(|value| value.to_string_lossy().into_owned());
         match (name.into_string(), value) {
             (Ok(name), Ok(value)) => env.push((name, value)),
-            (Ok(name), Err(lossy)) => {
-                match env_key(&name, || Raw::Str(lossy.clone()).to_string())? {
-                    Some(key) => return Err(not_utf8(key, lossy, Origin::Env(name))),
-                    None if name == "KUBERNETES_SERVICE_HOST" => env.push((name, lossy)),
-                    None => {}
-                }
-            }
-            (Err(name), value) => {
+            (Ok(name), Err(lossy)) => match env_key(&name)? {
+                Some(key) => return Err(not_utf8(key, lossy, Origin::Env(name))),
+                None if name == "KUBERNETES_SERVICE_HOST" => env.push((name, lossy)),
+                None => {}
+            },
+            (Err(name), _) => {
                 let name = name.to_string_lossy().into_owned();
                 if is_ours(&name) {
                     let key = name[env_prefix().len()..]
@@ -275,7 +272,7 @@ fn utf8_env(
                         .replace(ENV_SEPARATOR, ".");
                     return Err(ConfigError::UnknownKey {
                         key,
-                        value: Raw::Str(value.unwrap_or_else(|lossy| lossy)).to_string(),
+                        value: Raw::Str(String::new()).kind().to_owned(),
                         origin: Origin::Env(name),
                         hint: format!("the name is not UTF-8; {}", env_hint()),
                     });
@@ -460,7 +457,7 @@ fn check(
 }
 
 fn unknown(key: &str, value: &Value, origin: &dyn Fn(&str, &Value) -> Origin) -> ConfigError {
-    unknown_key(key, Raw::from(value).to_string(), origin(key, value))
+    unknown_key(key, Raw::from(value).kind().to_owned(), origin(key, value))
 }
 
 /// `key` is no key of the configuration: the error, with a hint.

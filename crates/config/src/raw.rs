@@ -21,6 +21,19 @@ pub(crate) enum Raw {
 }
 
 impl Raw {
+    /// What kind of value this is, for a message that must not show it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Raw::Nil => "nothing",
+            Raw::Bool(_) => "a boolean",
+            Raw::Int(_) => "an integer",
+            Raw::Float(_) => "a number",
+            Raw::Str(_) => "a string",
+            Raw::List(_) => "a list",
+            Raw::Table(_) => "a table",
+        }
+    }
+
     pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Raw::Str(s) => Some(s),

@@ -16,7 +16,6 @@ const GRACE: &str = r#"a duration greater than zero like "30s", or "" to skip th
 const ADDR: &str = r#"a socket address like "0.0.0.0:8080" or "[::]:8080""#;
 const URL: &str = r#"an http:// URL like "http://pushgateway:9091", or "" for off"#;
 const URL_PORT: &str = r#"an http:// URL whose port, after the ":", is a number from 1 to 65535 like "http://pushgateway:9091" (leave out the ":" for port 80)"#;
-const URL_QUERY: &str = r##"an http:// URL without a query ("?…") or fragment ("#…") like "http://pushgateway:9091", or "" for off"##;
 const TEXTFILE: &str = r#"a file path ending in ".prom" like "/var/lib/node_exporter/textfile/app.prom", or "" for off"#;
 const PATHS: &str = r#"a list of paths starting with "/" like ["/healthz", "/metrics"] (in the environment: "/healthz,/metrics")"#;
 const INSTANCE: &str = r#"a string like "orders-0", or "" to group by job only"#;
@@ -79,8 +78,8 @@ const ENV_CASES: &[(&str, &str, &str)] = &[
     ("metrics.pushgateway", "http://gw:0", URL_PORT),
     ("metrics.pushgateway", "http://gw:/prefix", URL_PORT),
     ("metrics.pushgateway", "http://[::1]:65536", URL_PORT),
-    ("metrics.pushgateway", "http://gw:9091/?x=1", URL_QUERY),
-    ("metrics.pushgateway", "http://gw:9091/#top", URL_QUERY),
+    // A URL with a query: hostile_input.rs (the query is hidden).
+    // Fragments too: hostile_input.rs.
     // A URL with credentials, or one that does not parse: see
     // hostile_input.rs (the password is hidden).
     (
@@ -246,32 +245,32 @@ fn unknown_keys_name_the_closest_known_one() {
         (
             "APP__SHUTDOWN__DRAIN_TIMOUT",
             "10s",
-            r#"shutdown.drain_timout: unknown key, got "10s" (from APP__SHUTDOWN__DRAIN_TIMOUT); did you mean shutdown.drain_timeout?"#,
+            r#"shutdown.drain_timout: unknown key (from APP__SHUTDOWN__DRAIN_TIMOUT); did you mean shutdown.drain_timeout?"#,
         ),
         (
             "APP__SHUTDOWN__LINGER",
             "5s",
-            r#"shutdown.linger: unknown key, got "5s" (from APP__SHUTDOWN__LINGER); did you mean metrics.linger?"#,
+            r#"shutdown.linger: unknown key (from APP__SHUTDOWN__LINGER); did you mean metrics.linger?"#,
         ),
         (
             "APP__SERVR__ADDR",
             "0.0.0.0:80",
-            r#"servr: unknown key, got { addr = "0.0.0.0:80" } (from APP__SERVR__ADDR); did you mean server?"#,
+            r#"servr: unknown key (from APP__SERVR__ADDR); did you mean server?"#,
         ),
         (
             "APP__SHUTDOWN__COLOUR",
             "blue",
-            r#"shutdown.colour: unknown key, got "blue" (from APP__SHUTDOWN__COLOUR); known keys: shutdown.timeout, shutdown.announce_delay, shutdown.drain_timeout, shutdown.hook_timeout, shutdown.retry_after, shutdown.exempt_paths, shutdown.kubernetes_grace_period, shutdown.budget_check"#,
+            r#"shutdown.colour: unknown key (from APP__SHUTDOWN__COLOUR); known keys: shutdown.timeout, shutdown.announce_delay, shutdown.drain_timeout, shutdown.hook_timeout, shutdown.retry_after, shutdown.exempt_paths, shutdown.kubernetes_grace_period, shutdown.budget_check"#,
         ),
         (
             "APP__FOO",
             "1",
-            r#"foo: unknown key, got "1" (from APP__FOO); known sections: server, shutdown, metrics, log"#,
+            r#"foo: unknown key (from APP__FOO); known sections: server, shutdown, metrics, log"#,
         ),
         (
             "APP__SHUTDOWN__DRAIN-TIMEOUT",
             "10s",
-            r#"shutdown.drain-timeout: unknown key, got "10s" (from APP__SHUTDOWN__DRAIN-TIMEOUT); variables look like APP__SECTION__KEY, e.g. APP__SHUTDOWN__DRAIN_TIMEOUT"#,
+            r#"shutdown.drain-timeout: unknown key (from APP__SHUTDOWN__DRAIN-TIMEOUT); variables look like APP__SECTION__KEY, e.g. APP__SHUTDOWN__DRAIN_TIMEOUT"#,
         ),
         (
             "APP__SHUTDOWN",
@@ -295,7 +294,7 @@ fn unknown_keys_in_a_file() {
     assert_eq!(
         err.to_string(),
         format!(
-            r#"shutdown.drain_timout: unknown key, got "10s" (in {}); did you mean shutdown.drain_timeout?"#,
+            r#"shutdown.drain_timout: unknown key (in {}); did you mean shutdown.drain_timeout?"#,
             file.display()
         )
     );
@@ -461,7 +460,7 @@ fn a_non_utf8_environment_value_is_an_error_naming_the_key() {
     // An unknown key is named as such.
     assert_eq!(
         load_in_child(&[(b"APP__SHUTDOWN__DRAIN_TIMOUT", b"10\xc3s")]),
-        "err shutdown.drain_timout: unknown key, got \"10\u{fffd}s\" (from APP__SHUTDOWN__DRAIN_TIMOUT); did you mean shutdown.drain_timeout?"
+        "err shutdown.drain_timout: unknown key (from APP__SHUTDOWN__DRAIN_TIMOUT); did you mean shutdown.drain_timeout?"
     );
     // Variables that are not winddown's may hold any bytes; the presence of
     // KUBERNETES_SERVICE_HOST still counts.
@@ -479,7 +478,7 @@ fn a_non_utf8_environment_value_is_an_error_naming_the_key() {
 fn a_non_utf8_environment_name_with_the_prefix_is_an_unknown_key() {
     assert_eq!(
         load_in_child(&[(b"APP__METRICS__TEXT\xffFILE", b"/tmp/node.prom")]),
-        "err metrics.text\u{fffd}file: unknown key, got \"/tmp/node.prom\" (from APP__METRICS__TEXT\u{fffd}FILE); the name is not UTF-8; variables look like APP__SECTION__KEY, e.g. APP__SHUTDOWN__DRAIN_TIMEOUT"
+        "err metrics.text\u{fffd}file: unknown key (from APP__METRICS__TEXT\u{fffd}FILE); the name is not UTF-8; variables look like APP__SECTION__KEY, e.g. APP__SHUTDOWN__DRAIN_TIMEOUT"
     );
     // Other names may hold any bytes.
     assert_eq!(

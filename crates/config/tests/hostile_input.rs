@@ -121,7 +121,7 @@ fn a_pushgateway_password_never_reaches_a_message() {
         Config::load_from(None, [("APP__METRICS__PUSHGATEWY", "http://u:s3cret@gw")]).unwrap_err();
     assert!(
         err.to_string().starts_with(
-            r#"metrics.pushgatewy: unknown key, got "http://***@gw" (from APP__METRICS__PUSHGATEWY); did you mean metrics.pushgateway?"#
+            r#"metrics.pushgatewy: unknown key (from APP__METRICS__PUSHGATEWY); did you mean metrics.pushgateway?"#
         ),
         "{err}"
     );
@@ -187,9 +187,8 @@ fn a_pushgateway_password_holding_a_reserved_character_never_reaches_a_message()
     )
     .unwrap_err();
     assert!(
-        err.to_string().starts_with(
-            r#"metrics.pushgatewy: unknown key, got "http://***@gw" (from APP__METRICS__PUSHGATEWY)"#
-        ),
+        err.to_string()
+            .starts_with(r#"metrics.pushgatewy: unknown key (from APP__METRICS__PUSHGATEWY)"#),
         "{err}"
     );
     // In a file, and through the serde glue of an embedding application.
@@ -261,7 +260,7 @@ fn control_characters_in_names_and_values_are_escaped() {
     let message = err.to_string();
     assert!(!message.contains(['\n', '\r', '\u{1b}']), "{message:?}");
     assert!(
-        message.starts_with(r#"shutdown.x\nINFO forged\u{1b}[31m: unknown key, got "a\rb""#),
+        message.starts_with(r#"shutdown.x\nINFO forged\u{1b}[31m: unknown key (in "#),
         "{message}"
     );
     std::fs::remove_file(&file).unwrap();
@@ -270,4 +269,48 @@ fn control_characters_in_names_and_values_are_escaped() {
     let message = err.to_string();
     assert!(!message.contains(['\n', '\u{1b}']), "{message:?}");
     assert!(message.contains(r"(from APP__SHUTDOWN__X\nY)"), "{message}");
+}
+
+/// An unknown key may be a secret the service reads on its own: the message
+/// names the key and where it came from, never the value.
+#[test]
+fn an_unknown_key_never_shows_its_value() {
+    for (name, value) in [
+        ("APP__DATABASE__PASSWORD", "hunter2"),
+        ("APP__METRICS__TOKEN", "hunter2"),
+    ] {
+        let err = Config::load_from(None, [(name, value)]).unwrap_err();
+        let message = err.to_string();
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+        assert!(
+            message.contains(&format!("unknown key (from {name})")),
+            "{message}"
+        );
+    }
+    let file = std::env::temp_dir().join(format!("winddown-secret-{}.toml", std::process::id()));
+    std::fs::write(&file, "[database]\npassword = \"hunter2\"\n").unwrap();
+    let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
+    std::fs::remove_file(&file).unwrap();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+}
+
+/// A Pushgateway URL with a query string (where a token may be) is refused
+/// without showing the query.
+#[test]
+fn a_pushgateway_query_never_reaches_a_message() {
+    let err = Config::load_from(
+        None,
+        [("APP__METRICS__PUSHGATEWAY", "http://gw:9091/?token=s3cret")],
+    )
+    .unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+    assert!(!format!("{err:?}").contains("s3cret"), "{err:?}");
+    assert!(
+        err.to_string().ends_with(
+            r##"expected an http:// URL without a query ("?…") or fragment ("#…") like "http://pushgateway:9091", or "" for off, got "http://gw:9091/?***" (from APP__METRICS__PUSHGATEWAY)"##
+        ),
+        "{err}"
+    );
 }

@@ -63,26 +63,39 @@ pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
 }
 
 /// `url`, one URL as given (a configured value, an argument), with its user
-/// information replaced by `***`: everything between `scheme://` and the
+/// information replaced by `***` (everything between `scheme://` and the
 /// last `@` of the whole text, whitespace included, since the text is one
-/// value and not a line of words. Without a `scheme://`, as
-/// [`redact_userinfo`].
+/// value and not a line of words), and its query and fragment too (where
+/// tokens are passed). Without a `scheme://`, as [`redact_userinfo`].
 ///
 /// ```
 /// use winddown_core::text::redact_url;
 /// assert_eq!(redact_url("http://ops:hunter 2@gw:9091"), "http://***@gw:9091");
 /// assert_eq!(redact_url("user:s3cret@gw:9091"), "***@gw:9091");
 /// assert_eq!(redact_url("http://gw:9091/prefix"), "http://gw:9091/prefix");
+/// assert_eq!(redact_url("http://gw:9091/p?token=s3cret"), "http://gw:9091/p?***");
+/// assert_eq!(redact_url("http://u:p?w@gw/#s3cret"), "http://***@gw/#***");
 /// ```
 pub fn redact_url(url: &str) -> Cow<'_, str> {
     let Some(i) = url.find("://") else {
         return redact_userinfo(url);
     };
     let start = i + 3;
-    match url[start..].rfind('@') {
-        Some(at) => hide(url, &[(start, start + at)]),
-        None => Cow::Borrowed(url),
+    let mut cuts = Vec::with_capacity(2);
+    let host = match url[start..].rfind('@') {
+        Some(at) => {
+            cuts.push((start, start + at));
+            start + at + 1
+        }
+        None => start,
+    };
+    if let Some(q) = url[host..].find(['?', '#']) {
+        let after = host + q + 1;
+        if after < url.len() {
+            cuts.push((after, url.len()));
+        }
     }
+    hide(url, &cuts)
 }
 
 /// What a message shows of a URL that does not parse: its scheme and `***`

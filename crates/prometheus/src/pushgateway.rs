@@ -525,11 +525,11 @@ mod tests {
         );
         assert_eq!(
             message("http://gw:9091#x"),
-            "invalid Pushgateway URL \"http://gw:9091#x\": it has a fragment (#…); expected a base URL like \"http://pushgateway:9091\""
+            "invalid Pushgateway URL \"http://gw:9091#***\": it has a fragment (#…); expected a base URL like \"http://pushgateway:9091\""
         );
         assert_eq!(
             message("http://gw:9091/?x=1"),
-            "invalid Pushgateway URL \"http://gw:9091/?x=1\": it has a query string; expected a base URL like \"http://pushgateway:9091\""
+            "invalid Pushgateway URL \"http://gw:9091/?***\": it has a query string; expected a base URL like \"http://pushgateway:9091\""
         );
         assert_eq!(
             message("http://user:s3cret@gw:9091"),
