@@ -61,7 +61,7 @@ fn bad_environment_values_exit_78_before_anything_starts() {
         (
             "APP__SHUTDOWN__DRAIN_TIMOUT",
             "10s",
-            r#"shutdown.drain_timout: unknown key, got "10s" (from APP__SHUTDOWN__DRAIN_TIMOUT); did you mean shutdown.drain_timeout?"#,
+            r#"shutdown.drain_timout: unknown key (from APP__SHUTDOWN__DRAIN_TIMOUT); did you mean shutdown.drain_timeout?"#,
         ),
     ];
     for (var, value, message) in cases {
