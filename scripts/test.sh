@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # Production containers run with backtraces on: every promise must hold so.
 export RUST_BACKTRACE=1
+# One build from a clean checkout: incremental data would only fill the disk.
+if [[ "${CI:-}" == "true" ]]; then
+    export CARGO_INCREMENTAL=0
+fi
 
 scripts/install-test-deps.sh
 
