@@ -167,6 +167,12 @@ for port in eighty 0 70000 65536; do
         echo "files left behind by a refused generation (port=$port)" >&2
         exit 1
     fi
+    rm -rf "$OUT/bad-svc"
+    if ! grep -q "is not a valid value for port" "$OUT/bad.log"; then
+        echo "port=$port refused for another reason:" >&2
+        cat "$OUT/bad.log" >&2
+        exit 1
+    fi
     echo "refused port=$port: $(grep -o 'Sorry.*' "$OUT/bad.log" | head -1)"
 done
 echo "== template: all generated projects pass"
