@@ -46,14 +46,18 @@ fn app(shutdown: &Shutdown, closed_tx: UnboundedSender<Closed>) -> Router {
             }
         }
     };
-    let ws = {
+    // `/ws` waits for the peer's Close as long as the default allows,
+    // `/ws-short-wait` 300 ms.
+    let ws = |close_wait: Duration| {
         let shutdown = shutdown.clone();
+        let closed_tx = closed_tx.clone();
         move |upgrade: WebSocketUpgrade| {
             let shutdown = shutdown.clone();
             let closed_tx = closed_tx.clone();
             async move {
                 upgrade.on_upgrade(move |socket| async move {
-                    let mut socket = DrainingWebSocket::new(socket, &shutdown);
+                    let mut socket =
+                        DrainingWebSocket::new(socket, &shutdown).close_wait(close_wait);
                     while let Some(Ok(message)) = socket.recv().await {
                         if let Message::Text(text) = message
                             && socket.send(Message::Text(text)).await.is_err()
@@ -68,7 +72,8 @@ fn app(shutdown: &Shutdown, closed_tx: UnboundedSender<Closed>) -> Router {
     };
     Router::new()
         .route("/events", get(events))
-        .route("/ws", get(ws))
+        .route("/ws", get(ws(Duration::MAX)))
+        .route("/ws-short-wait", get(ws(Duration::from_millis(300))))
         .layer(DrainLayer::new(shutdown.clone()))
 }
 
@@ -263,8 +268,13 @@ type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
 
 /// A WebSocket to `/ws` that has echoed one message.
 async fn open_ws(addr: SocketAddr) -> Ws {
+    open_ws_at(addr, "/ws").await
+}
+
+/// A WebSocket to `path` that has echoed one message.
+async fn open_ws_at(addr: SocketAddr, path: &str) -> Ws {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut ws, response) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream)
+    let (mut ws, response) = tokio_tungstenite::client_async(format!("ws://{addr}{path}"), stream)
         .await
         .unwrap();
     assert_eq!(response.status(), 101);
@@ -372,4 +382,25 @@ async fn a_websocket_that_ignores_the_close_is_cut_at_the_drain_timeout() {
             report.abandoned
         );
     }
+}
+
+/// A peer that never answers the Close is let go after the close wait: it
+/// holds neither the drain open to its timeout nor its task; the drain ends
+/// as drained, nothing abandoned.
+#[tokio::test]
+async fn a_websocket_that_ignores_the_close_is_dropped_after_the_close_wait() {
+    let drain_timeout = Duration::from_secs(10);
+    let sd = shutdown(drain_timeout);
+    let (addr, run, mut closed) = start(Stack::Winddown, &sd).await;
+    // This client stops reading: it never answers the Close.
+    let _ws = open_ws_at(addr, "/ws-short-wait").await;
+    sd.trigger();
+    let report = timeout(drain_timeout, run)
+        .await
+        .expect("the server stopped well before the drain timeout")
+        .unwrap();
+    assert_eq!(closed.recv().await, Some(Closed::Unanswered));
+    assert!(report.drained, "{report}");
+    assert_eq!(report.abandoned, 0, "{report}");
+    assert!(report.drain < drain_timeout, "{report}");
 }

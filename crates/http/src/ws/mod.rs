@@ -13,9 +13,11 @@
 //!   **or draining started** ([`is_draining`](DrainingWebSocket::is_draining)
 //!   tells which), so a handler loop ends by itself;
 //! - [`close`](DrainingWebSocket::close) then sends a Close frame with code
-//!   `1001` (going away) and waits for the peer's Close, at most until the
-//!   drain ends: a client that does not answer is **cut** then, and counted
-//!   as abandoned in the [`ShutdownReport`](winddown_core::ShutdownReport).
+//!   `1001` (going away) and waits for the peer's Close, at most for the
+//!   [close wait](DrainingWebSocket::close_wait) (5 s) and until the drain
+//!   ends: a client that does not answer is dropped after the close wait,
+//!   or **cut** when the drain ends first, and then counted as abandoned in
+//!   the [`ShutdownReport`](winddown_core::ShutdownReport).
 //!
 //! Clients reconnect on `1001` to another replica: by the time draining
 //! starts, load balancers have stopped sending new connections to this one.
@@ -57,12 +59,17 @@
 //! ```
 
 use std::fmt;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
 use winddown_core::{DrainEnded, InFlightGuard, Shutdown, StateReached};
 
 /// The reason sent with the `1001` Close frame.
 const REASON: &str = "server shutting down";
+
+/// How long [`DrainingWebSocket::close`] waits for the peer's Close by
+/// default.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// How a [`DrainingWebSocket`] ended, from [`close`](DrainingWebSocket::close).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +82,10 @@ pub enum Closed {
     /// Closed with `1001`, but the peer did not answer before the drain
     /// ended: the connection was cut (and counted as abandoned).
     Cut,
+    /// Closed with `1001`, but the peer did not answer within the
+    /// [close wait](DrainingWebSocket::close_wait): the connection was
+    /// dropped (before the drain's end, so not counted as abandoned).
+    Unanswered,
 }
 
 /// An axum [`WebSocket`] that takes part in the drain.
@@ -90,6 +101,8 @@ pub struct DrainingWebSocket {
     draining_seen: bool,
     /// The peer closed, or the connection failed.
     peer_gone: bool,
+    /// How long `close` waits for the peer's Close.
+    close_wait: Duration,
 }
 
 impl DrainingWebSocket {
@@ -113,7 +126,28 @@ impl DrainingWebSocket {
             guard: None,
             draining_seen: false,
             peer_gone: false,
+            close_wait: CLOSE_WAIT,
         }
+    }
+
+    /// How long [`close`](Self::close) waits for the peer's Close (default
+    /// 5 s), at most until the drain ends: one peer that never answers
+    /// neither holds the drain open to its timeout nor keeps its task
+    /// alive when the application closes before any shutdown. Any duration
+    /// is accepted (`Duration::MAX`: until the drain ends).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use axum::extract::ws::WebSocket;
+    /// # use winddown_core::Shutdown;
+    /// # use winddown_http::ws::DrainingWebSocket;
+    /// fn wrap(socket: WebSocket, shutdown: &Shutdown) -> DrainingWebSocket {
+    ///     DrainingWebSocket::new(socket, shutdown).close_wait(Duration::from_secs(2))
+    /// }
+    /// ```
+    pub fn close_wait(mut self, wait: Duration) -> Self {
+        self.close_wait = wait;
+        self
     }
 
     /// Whether draining has started: the handler should stop and call
@@ -158,8 +192,10 @@ impl DrainingWebSocket {
 
     /// Ends the socket: if the peer is gone, at once; otherwise sends Close
     /// with code `1001` (going away) and waits for the peer's Close, at
-    /// most until the drain ends, when the connection is cut (counted as
-    /// abandoned unless [untracked](Self::untracked)).
+    /// most for the [close wait](Self::close_wait) (5 s) and until the
+    /// drain ends, when the connection is cut (counted as abandoned unless
+    /// [untracked](Self::untracked)). Sending the Close frame is bounded the
+    /// same way (a peer that stopped reading cannot hold it).
     ///
     /// Call it when [`recv`](Self::recv) returned `None`. Before draining
     /// it closes the same way: the server is going away.
@@ -167,25 +203,33 @@ impl DrainingWebSocket {
         if self.peer_gone {
             return Closed::ByPeer;
         }
-        let close = Message::Close(Some(CloseFrame {
-            code: close_code::AWAY,
-            reason: REASON.into(),
-        }));
-        if self.socket.send(close).await.is_err() {
-            return Closed::ByPeer;
-        }
-        let answered = async {
+        let Self {
+            socket,
+            drain_ended,
+            close_wait,
+            ..
+        } = &mut self;
+        let closing = async {
+            let close = Message::Close(Some(CloseFrame {
+                code: close_code::AWAY,
+                reason: REASON.into(),
+            }));
+            if socket.send(close).await.is_err() {
+                return Closed::ByPeer;
+            }
             // The peer's Close ends the stream (tungstenite answers and
             // closes); data still in flight from the peer is dropped.
-            while let Some(Ok(message)) = self.socket.recv().await {
+            while let Some(Ok(message)) = socket.recv().await {
                 if matches!(message, Message::Close(_)) {
                     break;
                 }
             }
+            Closed::GoingAway
         };
         tokio::select! {
-            () = answered => Closed::GoingAway,
-            () = &mut self.drain_ended => Closed::Cut,
+            closed = closing => closed,
+            () = drain_ended => Closed::Cut,
+            () = tokio::time::sleep(*close_wait) => Closed::Unanswered,
         }
         // Dropping `self` drops the connection and the in-flight guard.
     }
