@@ -54,6 +54,7 @@
 //! # std::fs::remove_file(&file).unwrap();
 //! ```
 
+mod app;
 mod budget;
 mod config;
 mod de;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use config::{Environment, FileFormat, Format, Source, Value, ValueKind};
 use winddown_core::defaults;
+use winddown_core::text::shown;
 
 use crate::raw::Raw;
 use crate::schema::{self, KEYS, SECTIONS};
@@ -131,70 +132,92 @@ impl Config {
         K: Into<String>,
         V: Into<String>,
     {
-        let mut under_kubernetes = false;
-        let mut app_env = HashMap::new();
-        // dotted key -> the variable's name, for messages
-        let mut env_names = HashMap::new();
-        let prefix = env_prefix();
-        for (name, value) in env {
-            let (name, value): (String, String) = (name.into(), value.into());
-            if name == "KUBERNETES_SERVICE_HOST" {
-                under_kubernetes = true;
-            }
-            let Some(key) = env_key(&name)? else {
-                continue;
-            };
-            env_names.insert(key, name.clone());
-            app_env.insert(name, value);
-        }
-
-        // The one place the Kubernetes announce default is applied.
-        let announce_default =
-            humantime::format_duration(defaults::announce_delay_for(under_kubernetes)).to_string();
-        let mut builder = config::Config::builder()
-            .set_default("shutdown.announce_delay", announce_default)
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
-        if let Some(path) = file {
-            builder = builder.add_source(ParsedFile::read(path)?);
-        }
-        let built = builder
-            .add_source(
-                Environment::with_prefix(ENV_PREFIX)
-                    .separator(ENV_SEPARATOR)
-                    .source(Some(app_env.into_iter().collect())),
-            )
-            .build()
-            .map_err(|error| ConfigError::Load(one_line(&error.to_string())))?;
-
-        let tree = built
-            .collect()
-            .map_err(|e| ConfigError::Load(one_line(&e.to_string())))?;
-        let origin = |key: &str, value: &Value| {
-            // A table made from dotted names has no origin: take its first leaf's.
-            let (key, value) = first_leaf(key.to_owned(), value);
-            match value.origin() {
-                None => Origin::Default,
-                Some(ENV_ORIGIN) => {
-                    Origin::Env(env_names.get(&key).cloned().unwrap_or_else(|| {
-                        format!(
-                            "{prefix}{}",
-                            key.to_ascii_uppercase().replace('.', ENV_SEPARATOR)
-                        )
-                    }))
-                }
-                Some(other) => {
-                    Origin::File(file.map_or_else(|| PathBuf::from(other), Path::to_owned))
-                }
-            }
-        };
-        check(&tree, &origin)?;
-
-        let config: Config = built
-            .try_deserialize()
-            .map_err(|e| ConfigError::Load(one_line(&e.to_string())))?;
-        config.check_budget()?;
-        Ok(config)
+        load_tree(file, env, &[]).map(|(config, _)| config)
     }
+}
+
+/// Loads winddown's configuration from `file` and `env`, leaving the
+/// application's `app_sections` (checked not to be winddown's) to it: the
+/// configuration, and the whole merged tree the application reads them from.
+pub(crate) fn load_tree<I, K, V>(
+    file: Option<&Path>,
+    env: I,
+    app_sections: &[&str],
+) -> Result<(Config, config::Config), ConfigError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    if let Some(taken) = app_sections.iter().find(|s| SECTIONS.contains(s)) {
+        return Err(ConfigError::Load(format!(
+            "the application's section {} is one of winddown's ({}): name it otherwise",
+            shown(taken),
+            SECTIONS.join(", ")
+        )));
+    }
+    let mut under_kubernetes = false;
+    let mut app_env = HashMap::new();
+    // dotted key -> the variable's name, for messages
+    let mut env_names = HashMap::new();
+    let prefix = env_prefix();
+    for (name, value) in env {
+        let (name, value): (String, String) = (name.into(), value.into());
+        if name == "KUBERNETES_SERVICE_HOST" {
+            under_kubernetes = true;
+        }
+        let Some(key) = env_key(&name)? else {
+            continue;
+        };
+        env_names.insert(key, name.clone());
+        app_env.insert(name, value);
+    }
+
+    // The one place the Kubernetes announce default is applied.
+    let announce_default =
+        humantime::format_duration(defaults::announce_delay_for(under_kubernetes)).to_string();
+    let mut builder = config::Config::builder()
+        .set_default("shutdown.announce_delay", announce_default)
+        .map_err(|e| ConfigError::Load(e.to_string()))?;
+    if let Some(path) = file {
+        builder = builder.add_source(ParsedFile::read(path)?);
+    }
+    let built = builder
+        .add_source(
+            Environment::with_prefix(ENV_PREFIX)
+                .separator(ENV_SEPARATOR)
+                .source(Some(app_env.into_iter().collect())),
+        )
+        .build()
+        .map_err(|error| ConfigError::Load(one_line(&error.to_string())))?;
+
+    let tree = built
+        .collect()
+        .map_err(|e| ConfigError::Load(one_line(&e.to_string())))?;
+    let origin = |key: &str, value: &Value| {
+        // A table made from dotted names has no origin: take its first leaf's.
+        let (key, value) = first_leaf(key.to_owned(), value);
+        match value.origin() {
+            None => Origin::Default,
+            Some(ENV_ORIGIN) => Origin::Env(env_names.get(&key).cloned().unwrap_or_else(|| {
+                format!(
+                    "{prefix}{}",
+                    key.to_ascii_uppercase().replace('.', ENV_SEPARATOR)
+                )
+            })),
+            Some(other) => Origin::File(file.map_or_else(|| PathBuf::from(other), Path::to_owned)),
+        }
+    };
+    check(&tree, &origin, app_sections)?;
+
+    // winddown's sections alone (its types refuse unknown fields).
+    let mut ours = tree;
+    ours.retain(|section, _| !app_sections.contains(&section.as_str()));
+    let config: Config = Value::new(None, ValueKind::Table(ours))
+        .try_deserialize()
+        .map_err(|e| ConfigError::Load(one_line(&e.to_string())))?;
+    config.check_budget()?;
+    Ok((config, built))
 }
 
 /// `APP__`: what the name of every variable winddown reads starts with.
@@ -249,7 +272,7 @@ fn env_hint() -> String {
 /// value than the one set. Any other variable is passed on if UTF-8
 /// (`KUBERNETES_SERVICE_HOST`, whose presence is all that counts, in any
 /// case), and left out if not, as nothing reads it.
-fn utf8_env(
+pub(crate) fn utf8_env(
     vars: impl IntoIterator<Item = (OsString, OsString)>,
 ) -> Result<Vec<(String, String)>, ConfigError> {
     let mut env = Vec::new();
@@ -422,9 +445,13 @@ fn describe(kind: FileType) -> &'static str {
 fn check(
     tree: &config::Map<String, Value>,
     origin: &dyn Fn(&str, &Value) -> Origin,
+    app_sections: &[&str],
 ) -> Result<(), ConfigError> {
     let sorted: BTreeMap<&String, &Value> = tree.iter().collect();
     for (section, value) in sorted {
+        if app_sections.contains(&section.as_str()) {
+            continue;
+        }
         if !SECTIONS.contains(&section.as_str()) {
             return Err(unknown(section, value, origin));
         }
@@ -472,7 +499,10 @@ fn unknown_key(key: &str, value: String, origin: Origin) -> ConfigError {
                 .filter(|path| path.split_once('.').is_some_and(|(s, _)| s == section))
                 .collect();
             if !key.contains('.') || in_section.is_empty() {
-                format!("known sections: {}", SECTIONS.join(", "))
+                format!(
+                    "known sections: {} (an application loads its own with Config::load_with_app)",
+                    SECTIONS.join(", ")
+                )
             } else {
                 format!("known keys: {}", in_section.join(", "))
             }
@@ -534,7 +564,7 @@ fn distance(a: &str, b: &str) -> usize {
 
 /// Error texts from parsers can span lines (TOML shows the line with a
 /// caret): keep the position and the reason on one line.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)

@@ -265,7 +265,7 @@ fn unknown_keys_name_the_closest_known_one() {
         (
             "APP__FOO",
             "1",
-            r#"foo: unknown key (from APP__FOO); known sections: server, shutdown, metrics, log"#,
+            r#"foo: unknown key (from APP__FOO); known sections: server, shutdown, metrics, log (an application loads its own with Config::load_with_app)"#,
         ),
         (
             "APP__SHUTDOWN__DRAIN-TIMEOUT",

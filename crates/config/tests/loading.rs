@@ -445,3 +445,68 @@ fn budget_check_warn_logs_and_off_is_silent() {
     });
     assert_eq!(logs, "");
 }
+
+/// The application's own sections load from the same file and environment
+/// as winddown's; winddown's keys keep their checks, and any other section
+/// is still an unknown key.
+#[test]
+fn the_application_reads_its_own_sections_beside_winddowns() {
+    #[derive(Debug, serde::Deserialize)]
+    struct App {
+        database: Database,
+        jobs: Jobs,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    struct Database {
+        url: String,
+        pool_size: u32,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    struct Jobs {
+        queues: Vec<String>,
+    }
+
+    let file = std::env::temp_dir().join(format!("winddown-app-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "[shutdown]\ndrain_timeout = \"20s\"\n\n[database]\nurl = \"postgres://db/orders\"\npool_size = 8\n\n[jobs]\nqueues = [\"mail\", \"billing\"]\n",
+    )
+    .unwrap();
+    let load = |env: &[(&str, &str)]| {
+        Config::load_from_with_app::<App, _, _, _>(
+            Some(&file),
+            env.iter().copied(),
+            &["database", "jobs"],
+        )
+    };
+    let (config, app) = load(&[("APP__DATABASE__POOL_SIZE", "16")]).unwrap();
+    assert_eq!(config.shutdown.drain_timeout, Duration::from_secs(20));
+    assert_eq!(app.database.url, "postgres://db/orders");
+    assert_eq!(app.database.pool_size, 16, "the environment over the file");
+    assert_eq!(app.jobs.queues, ["mail", "billing"]);
+
+    // winddown's own keys are still checked...
+    let error = load(&[("APP__SHUTDOWN__DRAIN_TIMOUT", "5s")]).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("shutdown.drain_timout: unknown key"),
+        "{error}"
+    );
+    // ...and sections nobody named are still unknown.
+    let error = load(&[("APP__CACHE__TOKEN", "s3cret")]).unwrap_err();
+    assert!(
+        error.to_string().starts_with("cache: unknown key"),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("s3cret"), "{error}");
+    // The application's own mistakes are named as its own.
+    let error = load(&[("APP__DATABASE__POOL_SIZE", "many")]).unwrap_err();
+    assert!(
+        error.to_string().starts_with(
+            "cannot load the configuration: the application's configuration (database, jobs): "
+        ),
+        "{error}"
+    );
+    std::fs::remove_file(&file).unwrap();
+}

@@ -1,0 +1,117 @@
+//! The application's own sections, loaded beside winddown's from the same
+//! file and the same environment.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::load::{load_tree, utf8_env};
+use crate::{Config, ConfigError};
+
+impl Config {
+    /// [`load`](Self::load), and the application's own configuration `T`
+    /// from its `sections` of the same file and environment (`[database]`
+    /// and `APP__DATABASE__URL` for a section `database`).
+    ///
+    /// winddown refuses keys it does not know, so that a typo in its own
+    /// keys is an error rather than a silent default: the sections named
+    /// here are left to `T` (deserialized with serde from the merged
+    /// tree: fields for winddown's sections are not needed, and any other
+    /// section is still an unknown key). A section may not take the name of
+    /// one of winddown's (`server`, `shutdown`, `metrics`, `log`).
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load); a section named like one of winddown's, or a
+    /// `T` that cannot be read from the sections, is
+    /// [`ConfigError::Load`] (the message is serde's, about `T`'s own
+    /// fields).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use serde::Deserialize;
+    /// use winddown_config::Config;
+    ///
+    /// #[derive(Deserialize)]
+    /// struct App {
+    ///     database: Database,
+    /// }
+    ///
+    /// #[derive(Deserialize)]
+    /// struct Database {
+    ///     url: String,
+    ///     #[serde(default)]
+    ///     pool_size: Option<u32>,
+    /// }
+    ///
+    /// let env = [
+    ///     ("APP__DATABASE__URL", "postgres://db/orders"),
+    ///     ("APP__SHUTDOWN__DRAIN_TIMEOUT", "10s"),
+    /// ];
+    /// let (config, app): (Config, App) = Config::load_from_with_app(None, env, &["database"])?;
+    /// assert_eq!(config.shutdown.drain_timeout, Duration::from_secs(10));
+    /// assert_eq!(app.database.url, "postgres://db/orders");
+    /// assert_eq!(app.database.pool_size, None);
+    ///
+    /// // Other sections are still unknown keys.
+    /// let error = Config::load_from(None, [("APP__DATABASE__URL", "postgres://db/orders")]);
+    /// assert!(error.unwrap_err().to_string().starts_with("database: unknown key"));
+    /// # Ok::<(), winddown_config::ConfigError>(())
+    /// ```
+    pub fn load_with_app<T>(
+        file: Option<&Path>,
+        sections: &[&str],
+    ) -> Result<(Config, T), ConfigError>
+    where
+        T: DeserializeOwned,
+    {
+        let env = utf8_env(std::env::vars_os())?;
+        Config::load_from_with_app(file, env, sections)
+    }
+
+    /// [`load_with_app`](Self::load_with_app) with an explicit environment
+    /// instead of the process's.
+    ///
+    /// # Errors
+    ///
+    /// See [`load_with_app`](Self::load_with_app).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    /// use winddown_config::Config;
+    ///
+    /// #[derive(Debug, Deserialize)]
+    /// struct App {
+    ///     shutdown: Option<String>,
+    /// }
+    ///
+    /// // winddown's sections are its own.
+    /// let error = Config::load_from_with_app::<App, _, String, String>(None, [], &["shutdown"]);
+    /// assert!(error.unwrap_err().to_string().contains("is one of winddown's"));
+    /// ```
+    pub fn load_from_with_app<T, I, K, V>(
+        file: Option<&Path>,
+        env: I,
+        sections: &[&str],
+    ) -> Result<(Config, T), ConfigError>
+    where
+        T: DeserializeOwned,
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let (config, tree) = load_tree(file, env, sections)?;
+        let app = tree.try_deserialize().map_err(|error| {
+            ConfigError::Load(format!(
+                "the application's configuration ({}): {}",
+                sections.join(", "),
+                crate::load::one_line(&error.to_string())
+            ))
+        })?;
+        Ok((config, app))
+    }
+}
