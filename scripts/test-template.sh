@@ -130,7 +130,8 @@ generate flipped-svc -d "winddown_path=$REPO" -d port=9090 -d announce_delay_sec
     -d drain_timeout_secs=7 -d timeout_secs=20 -d announce_in=prestop -d kubernetes=false \
     -d metrics_flush=textfile
 expect_no_file flipped-svc/k8s
-expect_text flipped-svc/config/default.toml 'announce_delay = "0s"'
+# No Kubernetes files, so no preStop sleep: the process announces.
+expect_text flipped-svc/config/default.toml 'announce_delay = "3s"'
 expect_text flipped-svc/config/default.toml 'timeout = "20s"'
 expect_text flipped-svc/config/default.toml 'textfile = "/var/lib/node_exporter'
 expect_text flipped-svc/systemd/flipped-svc.service '^TimeoutStopSec=25s$'
