@@ -164,11 +164,20 @@ pub fn has_userinfo(text: &str) -> bool {
 /// use winddown_core::text::escaped;
 /// assert_eq!(escaped("db\nINFO forged\u{1b}[31m"), r"db\nINFO forged\u{1b}[31m");
 /// assert_eq!(escaped("plain é"), "plain é");
+/// // Invisible and direction-changing marks too (Arabic letter mark, BOM).
+/// assert_eq!(escaped("a\u{61c}b\u{feff}"), r"a\u{61c}b\u{feff}");
 /// ```
 pub fn escaped(text: &str) -> Cow<'_, str> {
     let unsafe_char = |c: char| {
         c.is_control()
-            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || matches!(
+                c,
+                '\u{061c}'
+                    | '\u{200b}'..='\u{200f}'
+                    | '\u{2028}'..='\u{202e}'
+                    | '\u{2060}'..='\u{206f}'
+                    | '\u{feff}'
+            )
     };
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
