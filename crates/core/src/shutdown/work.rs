@@ -95,10 +95,14 @@ impl Shutdown {
     {
         let handle = self.inner.tracker.spawn(task);
         let mut tracked = lock(&self.inner.tracked);
-        // Finished tasks are pruned whenever the list has doubled since
-        // the last pruning: a spawn costs amortised constant time.
+        // Finished tasks are pruned when the list is full, and then the
+        // list gets room for as many more as are still running: the next
+        // pruning comes after at least that many spawns, so a spawn costs
+        // amortised constant time however many tasks keep running.
         if tracked.len() == tracked.capacity() {
             tracked.retain(|task| !task.is_finished());
+            let running = tracked.len();
+            tracked.reserve(running.max(4));
         }
         tracked.push(handle.abort_handle());
         handle
@@ -124,5 +128,30 @@ impl Shutdown {
     /// ```
     pub fn tracked_task_count(&self) -> usize {
         self.inner.tracker.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// However many tracked tasks keep running, pruning leaves room for as
+    /// many more spawns: the list is not scanned on every spawn.
+    #[tokio::test(flavor = "current_thread")]
+    async fn after_pruning_there_is_room_for_as_many_spawns_as_tasks_running() {
+        let shutdown = Shutdown::builder().no_signals().build();
+        for _ in 0..1000 {
+            shutdown.spawn(std::future::pending::<()>());
+        }
+        for _ in 0..3000 {
+            let done = shutdown.spawn(async {});
+            done.await.unwrap();
+        }
+        let tracked = lock(&shutdown.inner.tracked);
+        // Room for at least as many spawns as tasks running after a
+        // pruning (a list kept at 1024 would be pruned every 24 spawns).
+        assert!(tracked.capacity() >= 2 * 1000, "{}", tracked.capacity());
+        // Pruned: the finished tasks do not pile up.
+        assert!(tracked.len() < 1000 + 3000, "{}", tracked.len());
     }
 }
