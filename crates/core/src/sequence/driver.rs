@@ -71,10 +71,15 @@ impl Shutdown {
             inner.signals.in_flight.wait_idle().await;
             inner.gate.wait_gone().await;
             inner.tracker.wait().await;
-            // Tasks first: a task that took a guard and then ended is
-            // either still counted as a task here, or its guard is
-            // counted below.
-            if inner.tracker.is_empty() && inner.signals.in_flight.count() == 0 {
+            // Guards, tasks, guards: a task that took a guard and then
+            // ended is either still a task here or its guard is counted
+            // after; a guard's holder that spawned a task and then let go
+            // of the guard is counted before or its task is seen here.
+            let guards_before = inner.signals.in_flight.count();
+            if guards_before == 0
+                && inner.tracker.is_empty()
+                && inner.signals.in_flight.count() == 0
+            {
                 return;
             }
         }
