@@ -66,7 +66,8 @@ pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
 /// information replaced by `***` (everything between `scheme://` and the
 /// last `@` of the whole text, whitespace included, since the text is one
 /// value and not a line of words), and its query and fragment too (where
-/// tokens are passed). Without a `scheme://`, as [`redact_userinfo`].
+/// tokens are passed). Without a `scheme://`, everything up to its last
+/// `@`.
 ///
 /// ```
 /// use winddown_core::text::redact_url;
@@ -75,10 +76,16 @@ pub fn redact_userinfo(text: &str) -> Cow<'_, str> {
 /// assert_eq!(redact_url("http://gw:9091/prefix"), "http://gw:9091/prefix");
 /// assert_eq!(redact_url("http://gw:9091/p?token=s3cret"), "http://gw:9091/p?***");
 /// assert_eq!(redact_url("http://u:p?w@gw/#s3cret"), "http://***@gw/#***");
+/// assert_eq!(redact_url("user:pa://ss@gw"), "***@gw");
 /// ```
 pub fn redact_url(url: &str) -> Cow<'_, str> {
-    let Some(i) = url.find("://") else {
-        return redact_userinfo(url);
+    // A `://` after anything but a scheme (inside a password) is no scheme;
+    // without one, everything up to the value's last `@` is user information.
+    let Some(i) = url.find("://").filter(|&i| is_scheme(&url[..i])) else {
+        return match url.rfind('@') {
+            Some(at) => hide(url, &[(0, at)]),
+            None => Cow::Borrowed(url),
+        };
     };
     let start = i + 3;
     let mut cuts = Vec::with_capacity(2);
@@ -109,12 +116,10 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
 /// assert_eq!(scheme_only("ops:hunter/2@gw:9091"), "***");
 /// ```
 pub fn scheme_only(url: &str) -> String {
-    // RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
-    let scheme = url.split_once("://").map(|(scheme, _)| scheme).filter(|s| {
-        s.starts_with(|c: char| c.is_ascii_alphabetic())
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    });
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme)
+        .filter(|s| is_scheme(s));
     match scheme {
         Some(scheme) => format!("{scheme}://***"),
         None => "***".to_owned(),
@@ -123,6 +128,15 @@ pub fn scheme_only(url: &str) -> String {
 
 /// `text` with each `(start, end)` range (in increasing order of start)
 /// replaced by `***`; a range starting inside one already hidden is skipped.
+/// Whether `text` is a URL scheme. RFC 3986: ALPHA *( ALPHA / DIGIT / "+" /
+/// "-" / "." ).
+fn is_scheme(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
 fn hide<'a>(text: &'a str, cuts: &[(usize, usize)]) -> Cow<'a, str> {
     if cuts.is_empty() {
         return Cow::Borrowed(text);
