@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-use crate::load::{load_tree, utf8_env};
+use winddown_core::text::shown;
+
+use crate::load::{load_tree, one_line, utf8_env};
 use crate::{Config, ConfigError};
 
 impl Config {
@@ -109,9 +111,89 @@ impl Config {
             ConfigError::Load(format!(
                 "the application's configuration ({}): {}",
                 sections.join(", "),
-                crate::load::one_line(&error.to_string())
+                without_values(&error, None)
             ))
         })?;
         Ok((config, app))
+    }
+}
+
+/// The message of an error reading the application's configuration, with no
+/// value in it (a value may be a secret): the key, what was expected, and
+/// what kind of value was found.
+fn without_values(error: &config::ConfigError, key: Option<&str>) -> String {
+    match error {
+        config::ConfigError::Type {
+            unexpected,
+            expected,
+            key: own,
+            ..
+        } => {
+            // `string "…"`, `64-bit integer `…``, `map`: the words before
+            // the value.
+            let found = unexpected.to_string();
+            let kind = found.split(['`', '"']).next().unwrap_or_default().trim();
+            match own.as_deref().or(key) {
+                Some(key) => format!("{}: expected {expected}, got a {kind}", shown(key)),
+                None => format!("expected {expected}, got a {kind}"),
+            }
+        }
+        config::ConfigError::At { error, key: at, .. } => {
+            without_values(error, at.as_deref().or(key))
+        }
+        config::ConfigError::NotFound(key) => format!("{}: missing", shown(key)),
+        other => masked(&one_line(&other.to_string())),
+    }
+}
+
+/// `text` with what serde quotes of a value replaced by `***`: strings in
+/// double quotes, and the name after ``variant `…` `` (field names in back
+/// quotes stay).
+fn masked(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let quote = rest.find('"');
+        let variant = rest.find("variant `").map(|at| at + "variant ".len());
+        let (start, close) = match (quote, variant) {
+            (Some(q), Some(v)) if v < q => (v, '`'),
+            (Some(q), _) => (q, '"'),
+            (None, Some(v)) => (v, '`'),
+            (None, None) => break,
+        };
+        shown.push_str(&rest[..=start]);
+        shown.push_str("***");
+        let after = &rest[start + 1..];
+        match after.find(close) {
+            Some(end) => {
+                shown.push(close);
+                rest = &after[end + 1..];
+            }
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    shown.push_str(rest);
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::masked;
+
+    #[test]
+    fn quoted_values_and_variant_names_are_masked() {
+        assert_eq!(
+            masked(r#"invalid value: string "hunter 2", expected u32"#),
+            r#"invalid value: string "***", expected u32"#
+        );
+        assert_eq!(
+            masked("unknown variant `s3cret`, expected `a` or `b`"),
+            "unknown variant `***`, expected `a` or `b`"
+        );
+        assert_eq!(masked("missing field `url`"), "missing field `url`");
+        assert_eq!(masked(r#"cut "open"#), r#"cut "***"#);
     }
 }

@@ -314,3 +314,42 @@ fn a_pushgateway_query_never_reaches_a_message() {
         "{err}"
     );
 }
+
+/// An application's own sections: a value that does not fit its type is
+/// named by key and kind, never shown (a DSN with a password landing in the
+/// wrong variable).
+#[test]
+fn an_application_value_that_does_not_fit_is_never_shown() {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct App {
+        database: Database,
+    }
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Database {
+        url: String,
+        #[serde(default)]
+        pool_size: Option<u32>,
+    }
+    let dsn = "postgres://orders:correct hunter2 staple@db/orders";
+    for (env, expected) in [
+        (
+            vec![("APP__DATABASE", dsn)],
+            r#"invalid type: string "***", expected struct Database"#,
+        ),
+        (
+            vec![
+                ("APP__DATABASE__URL", "db"),
+                ("APP__DATABASE__POOL_SIZE", dsn),
+            ],
+            "database.pool_size: expected an integer, got a string",
+        ),
+    ] {
+        let error = Config::load_from_with_app::<App, _, _, _>(None, env, &["database"])
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("hunter2"), "{error}");
+        assert!(error.contains(expected), "{error}");
+    }
+}
