@@ -62,7 +62,6 @@ fn a_too_long_duration_in_a_file_names_the_file() {
             file.display()
         )
     );
-    std::fs::remove_file(&file).unwrap();
 }
 
 #[test]
@@ -126,7 +125,8 @@ fn a_pushgateway_password_never_reaches_a_message() {
         "{err}"
     );
     // And in a file.
-    let file = std::env::temp_dir().join(format!("winddown-secret-{}.toml", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.toml");
     std::fs::write(
         &file,
         "[metrics]\npushgateway = \"http://ops:s3cret@gw:9091\"\n",
@@ -288,12 +288,16 @@ fn an_unknown_key_never_shows_its_value() {
             "{message}"
         );
     }
-    let file = std::env::temp_dir().join(format!("winddown-secret-{}.toml", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.toml");
     std::fs::write(&file, "[database]\npassword = \"hunter2\"\n").unwrap();
     let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
-    std::fs::remove_file(&file).unwrap();
     assert!(!err.to_string().contains("hunter2"), "{err}");
     assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    assert!(
+        err.to_string().starts_with("database: unknown key (in "),
+        "{err}"
+    );
 }
 
 /// A Pushgateway URL with a query string (where a token may be) is refused
