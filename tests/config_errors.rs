@@ -9,7 +9,6 @@
 mod support;
 
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::Duration;
 
 use support::Child;
@@ -86,7 +85,7 @@ fn a_bad_address_and_a_bad_file_exit_78_too() {
         std::process::id()
     ));
     std::fs::write(&file, "[shutdown]\ntimeout = 30\n").unwrap();
-    let mut cmd = Command::new(support::examples_dir().join("config_check"));
+    let mut cmd = support::command(support::examples_dir().join("config_check"));
     cmd.arg(&file).env("APP__SERVER__ADDR", ANY_PORT);
     let child = Child::spawn(cmd);
     assert_refused_start(

@@ -41,7 +41,7 @@ impl Drop for Scratch {
 }
 
 fn config_check(file: Option<&Path>, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(support::examples_dir().join("config_check"));
+    let mut cmd = support::command(support::examples_dir().join("config_check"));
     cmd.env("APP__SERVER__ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1");
@@ -182,7 +182,7 @@ fn an_unreadable_file_is_named_with_the_cause() {
         let binary = scratch.path("config_check");
         std::fs::copy(support::examples_dir().join("config_check"), &binary).unwrap();
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let mut as_nobody = Command::new(&binary);
+        let mut as_nobody = support::command(&binary);
         as_nobody.args(cmd.get_args()).envs(
             cmd.get_envs()
                 .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),

@@ -132,7 +132,7 @@ fn hyper_example_drains_on_sigterm() {
 fn probes_stay_reachable_when_idle_sockets_exhaust_the_descriptors() {
     const NOFILE: u32 = 64;
     const IDLE: usize = 200;
-    let mut cmd = std::process::Command::new("prlimit");
+    let mut cmd = support::command("prlimit");
     cmd.arg(format!("--nofile={NOFILE}:{NOFILE}"))
         .arg("--")
         .arg(support::examples_dir().join("axum_service"))

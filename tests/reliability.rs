@@ -134,14 +134,23 @@ fn faulty_hooks_end_at_their_timeouts_and_the_rest_still_run() {
     );
 }
 
+/// The global deadline of the `deadline_holds` runs.
+const DEADLINE: Duration = Duration::from_millis(2000);
+/// How far past it the sequence may end on a loaded machine (the runner
+/// abandons a blocked hook 10 ms after its grace; the rest is scheduling).
+const OVERRUN: Duration = Duration::from_millis(250);
+
 /// The global deadline holds whatever the hooks' threads do — a hook that
 /// hangs, one that panics (capturing a backtrace when `RUST_BACKTRACE` asks
-/// for one), one that blocks its thread — and whatever `RUST_BACKTRACE` is.
+/// for one, which can take long on a loaded machine: the deadline leaves
+/// room for it, so that the hook that blocks its thread does start), one
+/// that blocks its thread past the deadline — and whatever `RUST_BACKTRACE`
+/// is.
 #[test]
-fn the_global_deadline_is_never_overrun_by_more_than_50ms() {
+fn the_global_deadline_is_never_overrun() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     for backtrace in [None, Some("1"), Some("full")] {
-        for block_ms in ["0", "5000"] {
+        for block_ms in ["0", "10000"] {
             deadline_holds(backtrace, block_ms);
         }
     }
@@ -149,12 +158,12 @@ fn the_global_deadline_is_never_overrun_by_more_than_50ms() {
 
 fn deadline_holds(backtrace: Option<&str>, block_ms: &str) {
     let what = format!("RUST_BACKTRACE={backtrace:?}, BLOCK_MS={block_ms}");
-    let mut cmd = std::process::Command::new(support::examples_dir().join("faulty_hooks"));
+    let mut cmd = support::command(support::examples_dir().join("faulty_hooks"));
     cmd.env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
-        .env("GLOBAL_TIMEOUT_MS", "500")
+        .env("GLOBAL_TIMEOUT_MS", DEADLINE.as_millis().to_string())
         .env("HANG_TIMEOUT_MS", "100")
-        .env("IGNORE_TIMEOUT_MS", "400")
+        .env("IGNORE_TIMEOUT_MS", "5000")
         .env("BLOCK_MS", block_ms);
     match backtrace {
         Some(value) => cmd.env("RUST_BACKTRACE", value),
@@ -169,15 +178,12 @@ fn deadline_holds(backtrace: Option<&str>, block_ms: &str) {
     assert_eq!(status.code(), Some(1), "{what}");
     let report = report_json(&child);
     let total = secs(&report["total_seconds"]);
-    eprintln!("{what}: deadline 500ms, report total {total:?}, signal to exit {wall:?}");
-    assert!(
-        total <= Duration::from_millis(550),
-        "{what}: total {total:?}"
-    );
+    eprintln!("{what}: deadline {DEADLINE:?}, report total {total:?}, signal to exit {wall:?}");
+    assert!(total <= DEADLINE + OVERRUN, "{what}: total {total:?}");
     // The exit itself (a process that still has a blocked thread) on a
     // loaded machine: a wider bound than the report's.
     assert!(
-        wall <= Duration::from_millis(800),
+        wall <= DEADLINE + Duration::from_secs(1),
         "{what}: signal to exit took {wall:?}"
     );
     assert_eq!(report["deadline_exceeded"], true, "{what}");
@@ -191,11 +197,11 @@ fn deadline_holds(backtrace: Option<&str>, block_ms: &str) {
         }
         end += secs(&h["duration_seconds"]);
         assert!(
-            end <= Duration::from_millis(550),
+            end <= DEADLINE + OVERRUN,
             "{what}: {} ended at {end:?}",
             h["name"]
         );
-        cut |= h["outcome"] == "skipped" || end >= Duration::from_millis(500);
+        cut |= h["outcome"] == "skipped" || end >= DEADLINE;
     }
     assert!(cut, "{what}: the deadline cut the sequence: {report}");
     assert_eq!(hook(&report, "runs-last")["outcome"], "skipped", "{what}");

@@ -79,10 +79,9 @@ fn second_signal_exits_at_once(sig: &str, code: i32) {
     let err = child.stderr_lines().join("\n");
     assert!(err.contains(&format!("forced exit {code}")), "{err}");
     eprintln!("second {sig}: exited {code} {took:?} after the signal");
-    assert!(
-        took <= Duration::from_millis(50),
-        "forced exit took {took:?}"
-    );
+    // At once rather than after the 60 s hook (the bound allows for a
+    // loaded machine; the time is printed above).
+    assert!(took < Duration::from_secs(5), "forced exit took {took:?}");
 }
 
 #[test]

@@ -20,6 +20,57 @@ pub fn examples_dir() -> PathBuf {
 struct Lines {
     stdout: Vec<String>,
     stderr: Vec<String>,
+    /// How many of the two readers have reached the end of their pipe.
+    ended: usize,
+}
+
+/// What the examples read from the environment besides what a test sets:
+/// removed from every child's environment, so that the runner's (a `PORT`
+/// or `APP__…` of a CI image, a runner inside a Kubernetes pod or under
+/// systemd) never reaches the child.
+const NOT_INHERITED: &[&str] = &[
+    "KUBERNETES_SERVICE_HOST",
+    "PORT",
+    "ADDR",
+    "CONFIG_FILE",
+    "NOTIFY_SOCKET",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDS_FIRST_FD",
+    "LISTEN_FDNAMES",
+    "WINDDOWN_HANDOFF_SOCKET",
+    "WINDDOWN_HANDOFF_PID",
+    "SLOW_MS",
+    "JOBS",
+    "DB_PATH",
+    "SERVER",
+    "TIMEOUT_MS",
+    "BLOCK_MS",
+    "REACT_TIMEOUT_MS",
+    "GLOBAL_TIMEOUT_MS",
+    "HANG_TIMEOUT_MS",
+    "IGNORE_TIMEOUT_MS",
+    "ANNOUNCE_MS",
+    "DRAIN_TIMEOUT_MS",
+];
+
+/// `program` with none of the runner's settings for the examples in its
+/// environment (see [`NOT_INHERITED`], and every `APP__…` variable): the
+/// test sets what the child gets.
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for name in NOT_INHERITED {
+        cmd.env_remove(name);
+    }
+    for (name, _) in std::env::vars_os() {
+        if name
+            .to_str()
+            .is_some_and(|name| name.to_ascii_uppercase().starts_with("APP__"))
+        {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
 }
 
 /// A child process whose output lines are collected as they arrive.
@@ -39,10 +90,9 @@ impl Child {
             "{} is missing: run through `cargo test`, which builds the examples",
             path.display()
         );
-        let mut cmd = Command::new(path);
         // The child's environment is the test's to decide: a runner inside a
         // Kubernetes pod must not give every child a 5 s announce delay.
-        cmd.env_remove("KUBERNETES_SERVICE_HOST");
+        let mut cmd = command(path);
         cmd.env("RUST_LOG", "info").env("NO_COLOR", "1");
         for (k, v) in env {
             cmd.env(k, v);
@@ -65,9 +115,9 @@ impl Child {
         ] {
             let lines = lines.clone();
             std::thread::spawn(move || {
+                let (lock, cvar) = &*lines;
                 for line in BufReader::new(reader).lines() {
                     let Ok(line) = line else { break };
-                    let (lock, cvar) = &*lines;
                     let mut l = lock.lock().unwrap();
                     if is_out {
                         l.stdout.push(line);
@@ -76,6 +126,8 @@ impl Child {
                     }
                     cvar.notify_all();
                 }
+                lock.lock().unwrap().ended += 1;
+                cvar.notify_all();
             });
         }
         Child {
@@ -122,14 +174,30 @@ impl Child {
         assert!(status.success(), "kill -{sig} {} failed", self.pid);
     }
 
+    /// Once the child has exited: waits until both readers have read their
+    /// pipe to its end, so that every line the child wrote is collected
+    /// (bounded: a grandchild that kept the pipes open would hold them).
+    fn wait_for_output(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (lock, cvar) = &*self.lines;
+        let mut l = lock.lock().unwrap();
+        while l.ended < 2 {
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "the child's output did not end within 10 s of its exit"
+            );
+            l = cvar.wait_timeout(l, deadline - now).unwrap().0;
+        }
+    }
+
     /// Waits for the exit; kills the child and fails if it takes longer.
     pub fn wait(&self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.lock().unwrap().try_wait().expect("try_wait") {
                 *self.exited_at.lock().unwrap() = Some(Instant::now());
-                // Let the reader threads drain the pipes.
-                std::thread::sleep(Duration::from_millis(50));
+                self.wait_for_output();
                 return status;
             }
             if Instant::now() >= deadline {
