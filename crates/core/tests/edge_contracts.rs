@@ -334,19 +334,28 @@ fn defaults_do_not_read_the_environment() {
                 .announce_delay,
             defaults::KUBERNETES_ANNOUNCE_DELAY
         );
+        // The parent knows the checks ran (not a filter matching no test).
+        println!("RESULT defaults checked");
         return;
     }
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "defaults_do_not_read_the_environment",
             "--test-threads=1",
+            "--nocapture",
         ])
         .env("WINDDOWN_DEFAULTS_CHILD", "1")
         .env("KUBERNETES_SERVICE_HOST", "10.0.0.1")
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "the child test failed: {status}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the child test failed: {}\n{stdout}",
+        output.status
+    );
+    assert!(stdout.contains("RESULT defaults checked"), "{stdout}");
 }
 
 #[tokio::test(start_paused = true)]

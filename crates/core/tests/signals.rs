@@ -19,9 +19,13 @@ const CHILD: &str = "WINDDOWN_SIGNAL_CHILD";
 #[test]
 fn the_first_signal_after_a_trigger_from_code_does_not_force_an_exit() {
     if std::env::var_os(CHILD).is_some() {
-        std::process::exit(child_with_a_code_trigger_then_sigterm());
+        let code = child_with_a_code_trigger_then_sigterm();
+        // The parent knows the scenario ran (not a filter that matched no
+        // test) by this line.
+        println!("RESULT sequence ended, exit code {code}");
+        std::process::exit(code);
     }
-    let status = Command::new(std::env::current_exe().unwrap())
+    let output = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "the_first_signal_after_a_trigger_from_code_does_not_force_an_exit",
@@ -29,12 +33,18 @@ fn the_first_signal_after_a_trigger_from_code_does_not_force_an_exit() {
             "--nocapture",
         ])
         .env(CHILD, "1")
-        .status()
+        .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
-        status.code(),
+        output.status.code(),
         Some(0),
-        "the graceful shutdown was cut by the first SIGTERM: {status}"
+        "the graceful shutdown was cut by the first SIGTERM: {}\n{stdout}",
+        output.status
+    );
+    assert!(
+        stdout.contains("RESULT sequence ended, exit code 0"),
+        "the scenario ran to its end:\n{stdout}"
     );
 }
 

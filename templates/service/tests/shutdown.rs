@@ -148,8 +148,13 @@ fn assert_step_metrics(text: &str) {
 
 #[test]
 fn sigterm_during_a_slow_request_drains_and_exports_the_timings() {
-    let scratch = std::env::temp_dir().join(format!("{{crate_name}}-test-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch).expect("a scratch directory");
+    // A directory of this run's own: nothing an earlier run left can pass
+    // for what this one wrote.
+    let scratch_dir = tempfile::Builder::new()
+        .prefix("{{crate_name}}-test-")
+        .tempdir()
+        .expect("a scratch directory");
+    let scratch = scratch_dir.path().to_path_buf();
     let {% if metrics_flush == "textfile" or metrics_flush == "pushgateway" %}mut {% endif %}env = vec![
         ("APP__SHUTDOWN__ANNOUNCE_DELAY", "1s".to_owned()),
         ("APP__SHUTDOWN__DRAIN_TIMEOUT", "10s".to_owned()),
@@ -195,9 +200,12 @@ fn sigterm_during_a_slow_request_drains_and_exports_the_timings() {
         assert_eq!(request(addr, "POST", "/jobs?ms=1500").unwrap().status, 202);
     }
 
-    // A slow request in flight when the signal comes.
+    // A slow request in flight when the signal comes: counted in flight
+    // (as `/metrics` shows) before the signal is sent.
     let slow = std::thread::spawn(move || get(addr, "/slow?ms=2500"));
-    std::thread::sleep(Duration::from_millis(300));
+    poll_until(addr, "/metrics", Duration::from_secs(10), |r| {
+        r.body.lines().any(|line| line == "winddown_inflight_requests 1")
+    });
     service.signal("TERM");
 
     // Announcing: readiness fails at once, liveness does not, traffic is
