@@ -246,7 +246,14 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        for pid in self.also_kill.lock().unwrap().iter() {
+        // The other instances only on a failure: after a pass they have
+        // exited, and their pids may belong to other processes by now.
+        let others = if std::thread::panicking() {
+            std::mem::take(&mut *self.also_kill.lock().unwrap())
+        } else {
+            Vec::new()
+        };
+        for pid in &others {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .stderr(Stdio::null())
