@@ -130,9 +130,14 @@ fn find_binary(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+/// An address nothing listens on, for as long as the socket it returns is
+/// kept: bound (so no one else can take the port) but not listening (so a
+/// connect is refused).
+fn refusing_addr() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
 }
 
 /// A private directory, created exclusively, removed when dropped.
@@ -526,7 +531,7 @@ async fn run(prometheus_bin: &Path, pushgateway_bin: &Path) {
 
 #[tokio::test]
 async fn an_unreachable_gateway_is_a_clear_error() {
-    let addr = free_addr(); // bound then released: nothing listens there
+    let (_bound, addr) = refusing_addr();
     let err = Pushgateway::new(&format!("http://{addr}"), JOB)
         .unwrap()
         .push("winddown_state 4\n")
