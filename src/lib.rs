@@ -3,7 +3,8 @@
 //! This is the facade crate: it re-exports the core lifecycle
 //! ([`Shutdown`], [`ShutdownHook`], [`ShutdownReport`], …) and, behind
 //! features, the HTTP layer, the server helper, the Prometheus glue, the
-//! configuration loader and the gRPC (tonic) glue.
+//! configuration loader, the gRPC (tonic) glue, the systemd integration
+//! (`systemd`) and drain-aware WebSockets (`ws`).
 //!
 //! # Examples
 //!

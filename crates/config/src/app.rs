@@ -26,8 +26,8 @@ impl Config {
     ///
     /// As [`load`](Self::load); a section named like one of winddown's, or a
     /// `T` that cannot be read from the sections, is
-    /// [`ConfigError::Load`] (the message is serde's, about `T`'s own
-    /// fields).
+    /// [`ConfigError::Load`] naming the key, what was expected and the kind
+    /// of value found, never the value.
     ///
     /// # Examples
     ///

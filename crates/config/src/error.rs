@@ -1,5 +1,6 @@
-//! Configuration errors: one line each, naming the key, the value, what was
-//! expected and where the value came from.
+//! Configuration errors: one line each, naming the key, the value
+//! (credentials shown as `***`), what was expected and where the value came
+//! from; an unknown key is named without its value.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -7,8 +7,10 @@
 //! - [`Config::load`]: defaults, then a TOML file, then environment variables
 //!   with the `APP` prefix and `__` separator (`APP__SHUTDOWN__DRAIN_TIMEOUT=10s`).
 //! - A bad value, a wrong type, a negative or zero duration where that makes
-//!   no sense, a duration over [`MAX_DURATION`] (24 h), or an unknown key is a [`ConfigError`] that names the key, the
-//!   value, what was expected and where the value came from;
+//!   no sense, or a duration over [`MAX_DURATION`] (24 h) is a [`ConfigError`]
+//!   that names the key, the value, what was expected and where the value
+//!   came from; an unknown key names the key and where it came from, never
+//!   its value (it may be a secret);
 //!   [`Config::load_or_exit`] prints it and exits with [`EX_CONFIG`] (78)
 //!   before anything starts.
 //! - A budget check warns (or fails) when the timings cannot fit in the
