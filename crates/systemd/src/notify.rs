@@ -471,7 +471,13 @@ mod tests {
         use std::os::linux::net::SocketAddrExt;
         use std::os::unix::net::{SocketAddr, UnixDatagram};
 
-        let name = format!("winddown-test-notify-{}", std::process::id());
+        // The abstract namespace is shared by the network namespace: a name
+        // of this process and this instant.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!("winddown-test-notify-{}-{nanos}", std::process::id());
         let address = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let manager = UnixDatagram::bind_addr(&address).unwrap();
         let result = child("ready", &[("NOTIFY_SOCKET", &format!("@{name}"))]);
