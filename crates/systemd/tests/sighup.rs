@@ -41,6 +41,26 @@ fn make_fifo(path: &Path) {
     assert!(status.success(), "mkfifo {}", path.display());
 }
 
+/// Lets a new process still waiting on the FIFO go if the test fails half
+/// way: it would wait forever (the FIFO goes with the temporary directory).
+/// Opened for reading and writing, the FIFO does not wait for a reader.
+struct Unblock(std::path::PathBuf);
+
+impl Drop for Unblock {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        if let Ok(mut go) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.0)
+        {
+            let _ = go.write_all(b"go\ngo\n");
+        }
+    }
+}
+
 #[test]
 fn a_sighup_during_a_hand_off_is_ignored_and_the_next_one_starts_a_new_one() {
     let logs = LogCapture::default();
@@ -58,6 +78,7 @@ fn a_sighup_during_a_hand_off_is_ignored_and_the_next_one_starts_a_new_one() {
         // ready: the hand-off is in progress exactly until then.
         let fifo = dir.path().join("go");
         make_fifo(&fifo);
+        let _unblock = Unblock(fifo.clone());
         let started = dir.path().join("started");
         let script = r#"echo started >> "$1"; read go < "$0""#;
         let shutdown = Shutdown::builder().no_signals().build();
