@@ -125,8 +125,8 @@ fn every_key_is_covered_by_the_table() {
 
 #[test]
 fn wrong_types_in_a_file() {
-    let dir = std::env::temp_dir().join(format!("winddown-config-errors-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().to_path_buf();
     let file = dir.join("app.toml");
     // (TOML section and line, key, shown value, expected)
     let cases: &[(&str, &str, &str, &str)] = &[
@@ -285,10 +285,8 @@ fn unknown_keys_name_the_closest_known_one() {
 
 #[test]
 fn unknown_keys_in_a_file() {
-    let file = std::env::temp_dir().join(format!(
-        "winddown-config-unknown-{}.toml",
-        std::process::id()
-    ));
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("app.toml");
     std::fs::write(&file, "[shutdown]\ndrain_timout = \"10s\"\n").unwrap();
     let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
     assert_eq!(
@@ -317,10 +315,8 @@ fn a_missing_or_broken_file() {
         "/nonexistent/winddown/app.toml: no such configuration file"
     );
 
-    let file = std::env::temp_dir().join(format!(
-        "winddown-config-broken-{}.toml",
-        std::process::id()
-    ));
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("app.toml");
     std::fs::write(&file, "[shutdown]\ntimeout = \n").unwrap();
     let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
     let message = err.to_string();
@@ -354,7 +350,8 @@ fn a_pushgateway_port_that_is_no_port_is_refused_not_replaced_by_80() {
         );
     }
     // The same from a file.
-    let file = std::env::temp_dir().join(format!("winddown-port-{}.toml", std::process::id()));
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("app.toml");
     std::fs::write(
         &file,
         "[metrics]\npushgateway = \"http://gw:99999/prefix\"\n",

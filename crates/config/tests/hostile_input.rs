@@ -52,7 +52,8 @@ fn durations_over_a_day_are_refused_naming_key_value_and_maximum() {
 
 #[test]
 fn a_too_long_duration_in_a_file_names_the_file() {
-    let file = std::env::temp_dir().join(format!("winddown-limits-{}.toml", std::process::id()));
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("app.toml");
     std::fs::write(&file, "[metrics]\nlinger = \"100000h\"\n").unwrap();
     let err = Config::load_from(Some(&file), Vec::<(String, String)>::new()).unwrap_err();
     assert_eq!(
@@ -192,7 +193,8 @@ fn a_pushgateway_password_holding_a_reserved_character_never_reaches_a_message()
         "{err}"
     );
     // In a file, and through the serde glue of an embedding application.
-    let file = std::env::temp_dir().join(format!("winddown-reserved-{}.toml", std::process::id()));
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("app.toml");
     std::fs::write(
         &file,
         "[metrics]\npushgateway = \"http://ops:hunter#2@gw:9091\"\n",
@@ -229,7 +231,8 @@ fn a_password_set_by_hand_is_hidden_by_display_and_debug() {
 
 #[test]
 fn control_characters_in_inline_table_keys_are_escaped() {
-    let file = std::env::temp_dir().join(format!("winddown-table-{}.toml", std::process::id()));
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("app.toml");
     std::fs::write(
         &file,
         "[shutdown]\ntimeout = { \"x\\n2030-01-01T00:00:00Z ERROR forged\\u001b[31m\" = 1, \"http://u:s3cret@gw\" = 2, plain = 3 }\n",
@@ -250,7 +253,8 @@ fn control_characters_in_inline_table_keys_are_escaped() {
 
 #[test]
 fn control_characters_in_names_and_values_are_escaped() {
-    let file = std::env::temp_dir().join(format!("winddown-escape-{}.toml", std::process::id()));
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("app.toml");
     std::fs::write(
         &file,
         "[shutdown]\n\"x\\nINFO forged\\u001b[31m\" = \"a\\rb\"\n",

@@ -12,26 +12,23 @@ fn no_env() -> Vec<(String, String)> {
     Vec::new()
 }
 
-struct TempFile(PathBuf);
+/// A configuration file in a temporary directory of its own (removed with
+/// it): no other test, and no other run, can write or read it.
+struct TempFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
 
 impl TempFile {
     fn new(name: &str, contents: &str) -> TempFile {
-        let path = std::env::temp_dir().join(format!(
-            "winddown-config-{name}-{}.toml",
-            std::process::id()
-        ));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("{name}.toml"));
         std::fs::write(&path, contents).unwrap();
-        TempFile(path)
+        TempFile { _dir: dir, path }
     }
 
     fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        &self.path
     }
 }
 
@@ -466,7 +463,8 @@ fn the_application_reads_its_own_sections_beside_winddowns() {
         queues: Vec<String>,
     }
 
-    let file = std::env::temp_dir().join(format!("winddown-app-{}.toml", std::process::id()));
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("app.toml");
     std::fs::write(
         &file,
         "[shutdown]\ndrain_timeout = \"20s\"\n\n[database]\nurl = \"postgres://db/orders\"\npool_size = 8\n\n[jobs]\nqueues = [\"mail\", \"billing\"]\n",
