@@ -134,17 +134,18 @@ fn temporary_prefix(name: &OsStr) -> OsString {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("winddown-textfile-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A directory of its own (created exclusively), removed when dropped.
+    fn temp_dir(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("winddown-textfile-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
     fn replaces_the_file_and_leaves_no_temporary_behind() {
-        let dir = temp_dir("replace");
+        let scratch = temp_dir("replace");
+        let dir = scratch.path().to_path_buf();
         let path = dir.join("svc.prom");
         fs::write(&path, "old 1\n").unwrap();
         write_textfile(&path, "new 2\n").unwrap();
@@ -159,7 +160,8 @@ mod tests {
 
     #[test]
     fn a_name_of_up_to_255_bytes_is_written() {
-        let dir = temp_dir("long");
+        let scratch = temp_dir("long");
+        let dir = scratch.path().to_path_buf();
         let mut names: Vec<OsString> = [233, 234, 240, 254, 255]
             .into_iter()
             .map(|len| format!("{}.prom", "a".repeat(len - ".prom".len())).into())
@@ -206,7 +208,8 @@ mod tests {
 
     #[test]
     fn a_missing_directory_is_an_error_naming_the_path() {
-        let dir = temp_dir("missing");
+        let scratch = temp_dir("missing");
+        let dir = scratch.path().to_path_buf();
         let path = dir.join("nope").join("svc.prom");
         let err = write_textfile(&path, "x 1\n").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);

@@ -5,7 +5,7 @@
 //! seems.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,22 +13,20 @@ use tokio::net::TcpListener;
 use winddown_prometheus::{FinalExport, PrometheusMetrics, PushError, Pushgateway, write_textfile};
 use winddown_testkit::LogCapture;
 
-/// A scratch directory, removed at the end.
-struct Scratch(PathBuf);
+/// A scratch directory of its own (created exclusively), removed at the end.
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("winddown-hostile-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("winddown-hostile-{name}-"))
+            .tempdir()
+            .unwrap();
         Scratch(dir)
     }
-}
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 }
 
@@ -50,8 +48,8 @@ fn umask() -> u32 {
 #[test]
 fn links_planted_in_the_textfile_directory_are_never_followed() {
     let scratch = Scratch::new("links");
-    let shared = scratch.0.join("textfile");
-    let private = scratch.0.join("private");
+    let shared = scratch.path().join("textfile");
+    let private = scratch.path().join("private");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::create_dir_all(&private).unwrap();
     let victim = private.join("victim.txt");
