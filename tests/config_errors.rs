@@ -80,10 +80,8 @@ fn a_bad_address_and_a_bad_file_exit_78_too() {
         r#"server.addr: expected a socket address like "0.0.0.0:8080" or "[::]:8080", got "localhost:0" (from APP__SERVER__ADDR)"#,
     );
 
-    let file = std::env::temp_dir().join(format!(
-        "winddown-config-errors-{}.toml",
-        std::process::id()
-    ));
+    let scratch = tempfile::tempdir().unwrap();
+    let file = scratch.path().join("app.toml");
     std::fs::write(&file, "[shutdown]\ntimeout = 30\n").unwrap();
     let mut cmd = support::command(support::examples_dir().join("config_check"));
     cmd.arg(&file).env("APP__SERVER__ADDR", ANY_PORT);

@@ -14,29 +14,22 @@ use std::time::Duration;
 use support::Child;
 
 /// A scratch directory of this test, removed at the end.
-struct Scratch(PathBuf);
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
+    /// A directory of its own (created exclusively), removed when dropped.
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "winddown-config-hardening-{name}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("winddown-config-hardening-{name}-"))
+            .tempdir()
+            .unwrap();
         // Traversable by another user (see `an_unreadable_file_is_named`).
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         Scratch(dir)
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path().join(name)
     }
 }
 

@@ -35,18 +35,18 @@ async fn get_head(addr: SocketAddr, path: &str) -> (u16, String) {
     (status, head)
 }
 
-fn config_file(name: &str, text: &str) -> std::path::PathBuf {
-    let file = std::env::temp_dir().join(format!(
-        "winddown-wiring-{name}-{}.toml",
-        std::process::id()
-    ));
+/// `text` as `<name>.toml` in a temporary directory of its own (removed
+/// with the returned handle).
+fn config_file(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.toml"));
     std::fs::write(&file, text).unwrap();
-    file
+    (dir, file)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_and_exempt_paths_from_the_file_reach_the_clients() {
-    let file = config_file(
+    let (_scratch, file) = config_file(
         "layer",
         "[shutdown]\nannounce_delay = \"0s\"\nretry_after = \"10s\"\nexempt_paths = [\"/livez\", \"/metrics\"]\n",
     );
