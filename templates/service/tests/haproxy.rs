@@ -32,17 +32,13 @@ const CLIENTS: usize = 4;
 /// The most requests one client sends in a pass, whatever happens.
 const MAX_PER_CLIENT: usize = 20_000;
 
-/// Starts a replica on `addr` (port 0 the first time) and waits until it
-/// listens; the replica and the address it got.
-/// The replica program: this service, or the baseline named by
-/// `BARE_AXUM_REPLICA` (see the ignored test).
-fn replica_program() -> std::path::PathBuf {
-    std::env::var_os("BARE_AXUM_REPLICA")
-        .map_or_else(|| env!("CARGO_BIN_EXE_{{project-name}}").into(), Into::into)
-}
+/// This service's program, the replica of the tests that assert.
+const SERVICE: &str = env!("CARGO_BIN_EXE_{{project-name}}");
 
-fn start_replica(name: &str, addr: SocketAddr) -> (Process, SocketAddr) {
-    let mut command = service_command(replica_program());
+/// Starts a replica of `program` on `addr` (port 0 the first time) and
+/// waits until it listens; the replica and the address it got.
+fn start_replica(program: &str, name: &str, addr: SocketAddr) -> (Process, SocketAddr) {
+    let mut command = service_command(program);
     no_metrics_flush(&mut command)
         .env("APP__SERVER__ADDR", addr.to_string())
         .env("APP__SHUTDOWN__ANNOUNCE_DELAY", "1s");
@@ -264,12 +260,12 @@ struct Outcome {
 }
 
 /// One pass: replicas, HAProxy in front, load, `ROUNDS` rolling restarts.
-fn rolling_restart(server_options: &str) -> Outcome {
+fn rolling_restart(program: &str, server_options: &str) -> Outcome {
     let dir = tempfile::tempdir().expect("a private temporary directory");
     let mut replicas = Vec::new();
     let mut addrs = Vec::new();
     for i in 0..REPLICAS {
-        let (replica, addr) = start_replica(&format!("r{i}"), ([127, 0, 0, 1], 0).into());
+        let (replica, addr) = start_replica(program, &format!("r{i}"), ([127, 0, 0, 1], 0).into());
         replicas.push(replica);
         addrs.push(addr);
     }
@@ -305,7 +301,7 @@ fn rolling_restart(server_options: &str) -> Outcome {
             haproxy.line_after(&down, downs);
             let code = replicas[i].wait();
             assert_eq!(code, 0, "r{i} exits 0:\n{}", replicas[i].lines().join("\n"));
-            let (replica, addr) = start_replica(&format!("r{i}"), addrs[i]);
+            let (replica, addr) = start_replica(program, &format!("r{i}"), addrs[i]);
             assert_eq!(addr, addrs[i], "r{i} listens on the same address again");
             replicas[i] = replica;
             haproxy.line_after(&up, ups);
@@ -338,7 +334,7 @@ fn rolling_restarts_behind_haproxy_lose_nothing() {
         return;
     }
     for (pass, options, version) in [("HTTP/1.1", "", "1.1"), ("h2c", "proto h2", "2.0")] {
-        let outcome = rolling_restart(options);
+        let outcome = rolling_restart(SERVICE, options);
         println!(
             "HAProxy to {REPLICAS} replicas over {pass}: {} restarts under load, {} answered 2xx, {} non-2xx, {} errors (replica answers by HTTP version: {:?})",
             outcome.restarts,
@@ -371,12 +367,12 @@ fn rolling_restarts_behind_haproxy_lose_nothing() {
 #[test]
 #[ignore = "a baseline run by hand: needs BARE_AXUM_REPLICA"]
 fn bare_axum_behind_the_same_harness() {
-    if haproxy_program().is_none() || std::env::var_os("BARE_AXUM_REPLICA").is_none() {
+    let (Some(_), Some(baseline)) = (haproxy_program(), std::env::var("BARE_AXUM_REPLICA").ok()) else {
         println!("skipped: needs haproxy and BARE_AXUM_REPLICA");
         return;
-    }
+    };
     for (pass, options) in [("HTTP/1.1", ""), ("h2c", "proto h2")] {
-        let outcome = rolling_restart(options);
+        let outcome = rolling_restart(&baseline, options);
         println!(
             "bare axum behind HAProxy over {pass}: {} restarts under load, {} answered 2xx, {} non-2xx, {} errors",
             outcome.restarts,

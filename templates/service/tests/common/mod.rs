@@ -17,11 +17,24 @@ pub const EXIT_BOUND: Duration = Duration::from_secs(60);
 
 /// `program` (the service, or a baseline) with the settings every test
 /// shares: a port of its own, plain-text logs at `info`, and none of the
-/// systemd variables of the environment the tests run in.
+/// service's settings of the environment the tests run in (its `APP__…`
+/// variables, `CONFIG_FILE`, `KUBERNETES_SERVICE_HOST`, systemd's).
 pub fn service_command(program: impl AsRef<OsStr>) -> Command {
     let mut command = Command::new(program);
+    for (name, _) in std::env::vars_os() {
+        if name
+            .to_str()
+            .is_some_and(|name| name.to_ascii_uppercase().starts_with("APP__"))
+        {
+            command.env_remove(name);
+        }
+    }
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("CONFIG_FILE")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("WINDDOWN_HANDOFF_SOCKET")
+        .env_remove("WINDDOWN_HANDOFF_PID")
         .env("APP__SERVER__ADDR", "127.0.0.1:0")
         .env("APP__LOG__FORMAT", "text")
         .env("RUST_LOG", "info")
