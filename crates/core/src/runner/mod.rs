@@ -17,7 +17,7 @@ use futures_util::future::join_all;
 use tokio::task::JoinError;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, Span, info, info_span, warn};
 
 use crate::defaults::HOOK_CANCEL_GRACE;
 use crate::hook::{BoxFuture, HookContext, Registered};
@@ -166,9 +166,14 @@ async fn run_one(slot: Slot) -> HookRecord {
     } = slot;
     let shown = escaped(&name).to_string();
     let start = Instant::now();
+    let span = info_span!(target: "winddown", "hook", hook = %shown, %phase, index, total);
     let hook = match hook {
         Ok(hook) => hook,
-        Err(message) => return unreadable(name, phase, message, index, total),
+        // Its name, phase or timeout could not be read: a panic, not run.
+        Err(message) => {
+            let outcome = HookOutcome::Panic(message);
+            return finished(&span, name, phase, outcome, Duration::ZERO, index, total);
+        }
     };
     if start >= global_deadline {
         warn!(
@@ -194,7 +199,6 @@ async fn run_one(slot: Slot) -> HookRecord {
         index,
         total,
     };
-    let span = info_span!(target: "winddown", "hook", hook = %shown, %phase, index, total);
     // The hook's future is made inside its task too: a `shutdown` that
     // panics before returning a future panics there.
     let mut task = tokio::spawn(
@@ -215,7 +219,20 @@ async fn run_one(slot: Slot) -> HookRecord {
             HookOutcome::Timeout(None)
         }
     };
-    let duration = start.elapsed();
+    finished(&span, name, phase, outcome, start.elapsed(), index, total)
+}
+
+/// A hook that ended (or could not start): logs it in its span, records its
+/// metric, and returns its record.
+fn finished(
+    span: &Span,
+    name: String,
+    phase: Phase,
+    outcome: HookOutcome,
+    duration: Duration,
+    index: usize,
+    total: usize,
+) -> HookRecord {
     let _entered = span.enter();
     let secs = duration.as_secs_f64();
     match &outcome {
@@ -237,31 +254,6 @@ async fn run_one(slot: Slot) -> HookRecord {
         phase,
         outcome,
         duration,
-    }
-}
-
-/// The record of a hook whose name, phase or timeout could not be read: a
-/// panic, not run.
-fn unreadable(
-    name: String,
-    phase: Phase,
-    message: String,
-    index: usize,
-    total: usize,
-) -> HookRecord {
-    let outcome = HookOutcome::Panic(message);
-    warn!(
-        target: "winddown",
-        hook = %escaped(&name), %phase, outcome = outcome.as_str(),
-        "cleanup {index}/{total} failed (0.000s): {outcome}"
-    );
-    #[cfg(feature = "metrics")]
-    crate::metric_names::record_hook(&name, phase, outcome.as_str(), Duration::ZERO);
-    HookRecord {
-        name,
-        phase,
-        outcome,
-        duration: Duration::ZERO,
     }
 }
 
