@@ -41,23 +41,34 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    /// The future of a request: `inner` is `None` for a refused request,
-    /// `admission` `None` for an exempt one, which closes its HTTP/1
-    /// connection if `exempt_close`.
+    /// The future of a served request: `admission` is `None` for an exempt
+    /// one, which closes its HTTP/1 connection if `exempt_close`.
     #[inline]
     pub(crate) fn new(
-        inner: Option<F>,
+        inner: F,
         admission: Option<Admission>,
         dialect: Dialect,
         exempt_close: bool,
         retry_secs: u64,
     ) -> Self {
         ResponseFuture {
-            inner,
+            inner: Some(inner),
             admission,
             cut: Cut::default(),
             dialect,
             exempt_close,
+            retry_secs,
+        }
+    }
+
+    /// The future of a refused request.
+    pub(crate) fn refused(dialect: Dialect, retry_secs: u64) -> Self {
+        ResponseFuture {
+            inner: None,
+            admission: None,
+            cut: Cut::default(),
+            dialect,
+            exempt_close: false,
             retry_secs,
         }
     }

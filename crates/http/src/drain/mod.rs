@@ -264,21 +264,17 @@ where
         // request's head in place.
         let exempt = exempt.matches_path(&req)
             || (exempt.has_predicates() && exempt.check_predicates(&mut req));
-        let (admission, exempt_close, refused) = match (admission, exempt) {
-            (Some(admission), false) => (Some(admission), false, false),
+        let (admission, exempt_close) = match (admission, exempt) {
+            (Some(admission), false) => (Some(admission), false),
             // Served in every state, not counted. Admitted means running or
             // announcing; refused means draining.
-            (admission, true) => (None, exempt_close(admission), false),
-            (None, false) => (None, false, refused()),
+            (admission, true) => (None, exempt_close(admission)),
+            (None, false) => return refuse(dialect, self.config.retry_secs),
         };
         // One place calls the inner service, for counted and exempt
         // requests alike; a refused request never reaches it.
         ResponseFuture::new(
-            if refused {
-                None
-            } else {
-                Some(self.inner.call(req))
-            },
+            self.inner.call(req),
             admission,
             dialect,
             exempt_close,
@@ -287,12 +283,12 @@ where
     }
 }
 
-/// Counts a refused request; `true`.
+/// The future of a refused request, which is counted.
 #[cold]
 #[inline(never)]
-fn refused() -> bool {
+fn refuse<F>(dialect: Dialect, retry_secs: u64) -> ResponseFuture<F> {
     metrics::counter!(REJECTED_REQUESTS_TOTAL).increment(1);
-    true
+    ResponseFuture::refused(dialect, retry_secs)
 }
 
 /// Whether an exempt request's answer closes its HTTP/1 connection: whether
