@@ -4,7 +4,8 @@
 //!   service exempt. Calls are served while announcing; from draining on a
 //!   new call is refused with a trailers-only `grpc-status: 14`
 //!   (`UNAVAILABLE`), which gRPC clients retry on another server, while the
-//!   calls in flight finish (until the drain timeout). Health checks are
+//!   calls in flight finish (until the drain timeout; a stream still open
+//!   then ends with `UNAVAILABLE` trailers). Health checks are
 //!   answered until the sequence is done and do not hold the drain open.
 //! - [`health_reporter`]: tonic-health's `grpc.health.v1.Health` service
 //!   and its reporter, with one change: from the trigger on, every service

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt as _;
 use http::{Request, Response, StatusCode, Version};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
@@ -195,4 +196,91 @@ async fn a_grpc_handler_still_pending_at_the_drain_end_gets_unavailable() {
     let response = request.await.unwrap().unwrap();
     assert_unavailable(response, "application/grpc").await;
     assert_eq!(shutdown.in_flight_count(), 0);
+}
+
+/// A streaming answer: one message, then nothing until the end of time.
+fn endless_stream() -> impl tower::Service<
+    Request<()>,
+    Response = Response<http_body_util::StreamBody<EndlessFrames>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    service_fn(|_: Request<()>| async {
+        let frames =
+            futures_util::stream::iter([Ok(http_body::Frame::data(Bytes::from("message")))])
+                .chain(futures_util::stream::pending());
+        Ok::<_, Infallible>(Response::new(http_body_util::StreamBody::new(
+            Box::pin(frames) as EndlessFrames,
+        )))
+    })
+}
+
+type EndlessFrames = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<http_body::Frame<Bytes>, Infallible>> + Send>,
+>;
+
+/// Starts a streaming call with `content_type`, reads its first message,
+/// and runs the shutdown until the drain has ended with the call still
+/// streaming. Returns what the body gives next, and after that.
+async fn cut_at_the_drain_end(
+    content_type: &str,
+) -> (
+    Option<Result<http_body::Frame<Bytes>, winddown_core::BoxError>>,
+    Option<Result<http_body::Frame<Bytes>, winddown_core::BoxError>>,
+    bool,
+) {
+    let shutdown = shutdown();
+    let service = Drain::new(endless_stream(), shutdown.clone());
+    let response = service
+        .oneshot(call(content_type, Version::HTTP_2))
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert_eq!(first.into_data().unwrap(), "message");
+    shutdown.trigger();
+    let run = tokio::spawn({
+        let s = shutdown.clone();
+        async move { s.run().await }
+    });
+    let next = body.frame().await;
+    let after = body.frame().await;
+    let end_stream = body.is_end_stream();
+    assert_eq!(shutdown.in_flight_count(), 0, "a cut call leaves the count");
+    let report = run.await.unwrap();
+    assert!(
+        !report.drained,
+        "the call was still streaming at the drain's end"
+    );
+    (next, after, end_stream)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grpc_stream_cut_at_the_drain_end_ends_with_unavailable_trailers() {
+    let (next, after, end_stream) = cut_at_the_drain_end("application/grpc+proto").await;
+    let trailers = next
+        .expect("a frame")
+        .expect("trailers, not an error (which resets the stream: INTERNAL)")
+        .into_trailers()
+        .expect("trailers");
+    assert_eq!(trailers["grpc-status"], "14", "UNAVAILABLE");
+    let message = trailers["grpc-message"].to_str().unwrap();
+    assert!(message.contains("retry on another server"), "{message}");
+    assert!(after.is_none(), "the trailers end the body");
+    assert!(end_stream);
+}
+
+#[tokio::test(start_paused = true)]
+async fn grpc_web_and_plain_http_streams_cut_at_the_drain_end_end_with_an_error() {
+    // gRPC-Web carries its trailers in the body, in its own framing (and
+    // text encoding): the stream is cut as any other.
+    for content_type in ["application/grpc-web", "text/event-stream"] {
+        let (next, after, _) = cut_at_the_drain_end(content_type).await;
+        let error = next.expect("a frame").expect_err("cut with an error");
+        assert!(
+            error.is::<winddown_http::DrainEnded>(),
+            "{content_type}: {error}"
+        );
+        assert!(after.is_none(), "{content_type}: nothing after the cut");
+    }
 }

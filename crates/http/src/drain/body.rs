@@ -21,7 +21,8 @@ use super::grpc::{self, Dialect};
 /// hyper answers a body error by aborting the HTTP/1 connection or
 /// resetting the HTTP/2 stream, so the client sees the response cut short
 /// rather than a clean end. Find it in a body error with
-/// `error.is::<DrainEnded>()`.
+/// `error.is::<DrainEnded>()`. A native gRPC call's body is not cut with
+/// it: it ends with `grpc-status: 14` (`UNAVAILABLE`) trailers instead.
 ///
 /// # Examples
 ///
@@ -51,7 +52,8 @@ pin_project! {
     ///
     /// For a counted request it holds the request's admission (its place in
     /// flight) until the body has ended or is dropped, and it ends the body with a
-    /// [`DrainEnded`] error if the drain ends first. For a 503 it is the
+    /// [`DrainEnded`] error if the drain ends first (a native gRPC call's body
+    /// with `UNAVAILABLE` trailers). For a 503 it is the
     /// short plain-text message; for a gRPC refusal it is empty.
     ///
     /// See the [module docs](super) for an example.
@@ -66,9 +68,11 @@ pin_project! {
         inner: Option<B>,
         // A counted request's place in flight, until its body ends.
         admission: Option<Admission>,
-        // A refusal's message, not sent yet (boxed: refusals are rare, and
-        // every body pays for the size of this field).
-        message: Option<Box<Bytes>>,
+        // A refusal's message, not sent yet; or, for a counted native gRPC
+        // call, the mark that a cut ends it with an `UNAVAILABLE` status
+        // (boxed: both are rare, and every body pays for the size of this
+        // field).
+        extra: Option<Box<Extra>>,
         cut: Cut,
     }
 }
@@ -80,7 +84,18 @@ impl<B> DrainBody<B> {
         DrainBody {
             inner: Some(body),
             admission,
-            message: None,
+            extra: None,
+            cut,
+        }
+    }
+
+    /// The body of a counted native gRPC call: cut, it ends with
+    /// `UNAVAILABLE` trailers instead of an error.
+    pub(crate) fn grpc(body: B, admission: Option<Admission>, cut: Cut) -> Self {
+        DrainBody {
+            inner: Some(body),
+            admission,
+            extra: Some(Box::new(Extra::GrpcCut)),
             cut,
         }
     }
@@ -90,7 +105,7 @@ impl<B> DrainBody<B> {
         DrainBody {
             inner: None,
             admission: None,
-            message: Some(Box::new(text)),
+            extra: Some(Box::new(Extra::Message(text))),
             cut: Cut::default(),
         }
     }
@@ -100,7 +115,7 @@ impl<B> DrainBody<B> {
         DrainBody {
             inner: None,
             admission: None,
-            message: None,
+            extra: None,
             cut: Cut::default(),
         }
     }
@@ -151,16 +166,41 @@ fn end<B>(mut inner: Pin<&mut Option<B>>, admission: &mut Option<Admission>) {
     *admission = None;
 }
 
-/// Ends a counted body because the drain ended.
-#[cold]
-#[inline(never)]
-fn cut<B>(inner: Pin<&mut Option<B>>, admission: &mut Option<Admission>) -> BoxError {
-    end(inner, admission);
-    DrainEnded.into()
+/// What a [`DrainBody`] holds besides its inner body and admission.
+enum Extra {
+    /// A refusal's message, not sent yet.
+    Message(Bytes),
+    /// A counted native gRPC call: a cut ends it with `UNAVAILABLE`
+    /// trailers, the status gRPC clients read as "try another server",
+    /// instead of the reset stream (`INTERNAL`) a body error becomes.
+    GrpcCut,
 }
 
-/// What polling a body gives.
-type Polled<B> = Poll<Option<Result<Frame<<B as Body>::Data>, <B as Body>::Error>>>;
+/// What a [`DrainBody`] gives.
+type Polled<D> = Poll<Option<Result<Frame<D>, BoxError>>>;
+
+/// Ends a counted body because the drain ended: with a [`DrainEnded`]
+/// error, or for a gRPC call with `UNAVAILABLE` trailers (after which the
+/// body has ended).
+#[cold]
+#[inline(never)]
+fn cut<B, D>(
+    inner: Pin<&mut Option<B>>,
+    admission: &mut Option<Admission>,
+    extra: &mut Option<Box<Extra>>,
+) -> Polled<D> {
+    end(inner, admission);
+    if matches!(extra.as_deref(), Some(Extra::GrpcCut)) {
+        *extra = None;
+        let mut trailers = http::HeaderMap::new();
+        grpc::cut(&mut trailers);
+        return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+    }
+    Poll::Ready(Some(Err(DrainEnded.into())))
+}
+
+/// What polling the inner body gives.
+type InnerPolled<B> = Poll<Option<Result<Frame<<B as Body>::Data>, <B as Body>::Error>>>;
 
 /// A counted body's inner body failed, or is pending: out of line, so that
 /// the common path (a frame, or the end) stays small enough to be inlined
@@ -168,12 +208,13 @@ type Polled<B> = Poll<Option<Result<Frame<<B as Body>::Data>, <B as Body>::Error
 #[cold]
 #[inline(never)]
 fn not_a_frame<B>(
-    polled: Polled<B>,
+    polled: InnerPolled<B>,
     inner: Pin<&mut Option<B>>,
     admission: &mut Option<Admission>,
+    extra: &mut Option<Box<Extra>>,
     watch: &mut Cut,
     cx: &mut Context<'_>,
-) -> Poll<Option<Result<Frame<B::Data>, BoxError>>>
+) -> Polled<B::Data>
 where
     B: Body,
     B::Error: Into<BoxError>,
@@ -188,7 +229,7 @@ where
                 return Poll::Pending;
             };
             if watch.poll_ended(held, cx).is_ready() {
-                return Poll::Ready(Some(Err(cut(inner, admission))));
+                return cut(inner, admission, extra);
             }
             Poll::Pending
         }
@@ -203,9 +244,9 @@ where
 #[inline(never)]
 fn poll_other<B>(
     inner: Pin<&mut Option<B>>,
-    message: &mut Option<Box<Bytes>>,
+    extra: &mut Option<Box<Extra>>,
     cx: &mut Context<'_>,
-) -> Poll<Option<Result<Frame<B::Data>, BoxError>>>
+) -> Polled<B::Data>
 where
     B: Body,
     B::Data: From<Bytes>,
@@ -214,7 +255,11 @@ where
     if let Some(body) = inner.as_pin_mut() {
         return body.poll_frame(cx).map_err(Into::into);
     }
-    Poll::Ready(message.take().map(|text| Ok(Frame::data((*text).into()))))
+    match extra.take().map(|extra| *extra) {
+        Some(Extra::Message(text)) => Poll::Ready(Some(Ok(Frame::data(text.into())))),
+        // A gRPC call's body that ended, failed or was cut.
+        Some(Extra::GrpcCut) | None => Poll::Ready(None),
+    }
 }
 
 /// The 503 answered while draining, or to a handler still pending when the
@@ -268,10 +313,10 @@ where
         let (Some(admission), Some(body)) =
             (this.admission.as_ref(), this.inner.as_mut().as_pin_mut())
         else {
-            return poll_other(this.inner, this.message, cx);
+            return poll_other(this.inner, this.extra, cx);
         };
         if admission.is_drain_ended() {
-            return Poll::Ready(Some(Err(cut(this.inner, this.admission))));
+            return cut(this.inner, this.admission, this.extra);
         }
         match body.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
@@ -282,34 +327,34 @@ where
                 *this.admission = None;
                 Poll::Ready(None)
             }
-            other => not_a_frame(other, this.inner, this.admission, this.cut, cx),
+            other => not_a_frame(other, this.inner, this.admission, this.extra, this.cut, cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             Some(body) => body.is_end_stream(),
-            None => self.message.is_none(),
+            None => !matches!(self.extra.as_deref(), Some(Extra::Message(_))),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match (&self.inner, &self.message) {
+        match (&self.inner, self.extra.as_deref()) {
             (Some(body), _) => body.size_hint(),
-            (None, Some(text)) => SizeHint::with_exact(text.len() as u64),
-            (None, None) => SizeHint::with_exact(0),
+            (None, Some(Extra::Message(text))) => SizeHint::with_exact(text.len() as u64),
+            (None, _) => SizeHint::with_exact(0),
         }
     }
 }
 
 impl<B> fmt::Debug for DrainBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match (&self.inner, &self.admission, &self.message) {
+        let kind = match (&self.inner, &self.admission, self.extra.as_deref()) {
             (Some(_), Some(_), _) => "counted",
             // Exempt, or counted and ended: passed through.
             (Some(_), None, _) => "passing through",
-            (None, _, Some(_)) => "message",
-            (None, _, None) => "ended",
+            (None, _, Some(Extra::Message(_))) => "message",
+            (None, _, _) => "ended",
         };
         f.debug_struct("DrainBody")
             .field("kind", &kind)

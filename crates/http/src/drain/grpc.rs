@@ -55,6 +55,12 @@ impl Dialect {
         Dialect { http1, grpc }
     }
 
+    /// Whether the request is a native gRPC call (HTTP/2 trailers end it).
+    #[inline]
+    pub(crate) fn is_native_grpc(self) -> bool {
+        self.grpc == Grpc::Native
+    }
+
     /// The `content-type` of a gRPC answer, or `None` for plain HTTP.
     pub(crate) fn grpc_content_type(self) -> Option<&'static str> {
         match self.grpc {
@@ -86,6 +92,17 @@ fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
     bytes
         .get(..prefix.len())
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+/// The `grpc-message` of a call cut at the drain's end. Printable ASCII
+/// without `%`, like [`MESSAGE`].
+const CUT_MESSAGE: &str =
+    "the server is shutting down and its drain ended before this call; retry on another server";
+
+/// Fills the trailers of a call cut at the drain's end: `UNAVAILABLE`.
+pub(crate) fn cut(trailers: &mut HeaderMap) {
+    trailers.insert("grpc-status", HeaderValue::from_static(UNAVAILABLE));
+    trailers.insert("grpc-message", HeaderValue::from_static(CUT_MESSAGE));
 }
 
 /// Fills `headers` for a trailers-only gRPC response (HTTP 200 and an empty
