@@ -155,9 +155,11 @@ NAMES=()
 if section throughput; then
 # The layer on winddown-server, against the same server without it.
 SERVER_RATIO=""
-# winddown-server against hyper-util's server with hyper's header read timer.
+# winddown-server against hyper-util's server with hyper's header read timer,
+# and against axum::serve with TCP_NODELAY (the server's socket setting).
 HYPER_RATIO=""
-VARIANTS=("bare|--no-layer" "layer|" "layer-outer|--outer" "in-flight-peer|--in-flight-peer" "hyper-timer|--hyper-timer" "server|--server-no-layer" "layer+server|--server")
+NODELAY_RATIO=""
+VARIANTS=("bare|--no-layer" "bare-nodelay|--no-layer-nodelay" "layer|" "layer-outer|--outer" "in-flight-peer|--in-flight-peer" "hyper-timer|--hyper-timer" "server|--server-no-layer" "layer+server|--server")
 for variant in "${VARIANTS[@]}"; do
     name="${variant%%|*}"
     flag="${variant#*|}"
@@ -198,6 +200,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
     SERVER_RATIO+=" $(awk -v a="${ROUND_RPS[layer+server]}" -v b="${ROUND_RPS[server]}" 'BEGIN { print a / b }')"
     HYPER_RATIO+=" $(awk -v a="${ROUND_RPS[server]}" -v b="${ROUND_RPS[hyper-timer]}" 'BEGIN { print a / b }')"
+    NODELAY_RATIO+=" $(awk -v a="${ROUND_RPS[server]}" -v b="${ROUND_RPS[bare-nodelay]}" 'BEGIN { print a / b }')"
     echo "   round $round:$line"
 done
 for name in "${NAMES[@]}"; do
@@ -291,7 +294,7 @@ echo "|---|---|---|"
 for name in "${NAMES[@]}"; do
     vs_server=""
     [[ "$name" == "layer+server" ]] && vs_server="; $(median_of "$SERVER_RATIO" "%.3f")× server"
-    [[ "$name" == "server" ]] && vs_server="; $(median_of "$HYPER_RATIO" "%.3f")× hyper-timer"
+    [[ "$name" == "server" ]] && vs_server="; $(median_of "$HYPER_RATIO" "%.3f")× hyper-timer; $(median_of "$NODELAY_RATIO" "%.3f")× bare-nodelay"
     echo "| hello-world, $name: throughput (median of $ROUNDS × ${DURATION}s) | $(median_of "${RPS[$name]}" "%.0f") req/s | $(median_of "${RATIO[$name]}" "%.3f")× bare (median of per-round ratios)$vs_server |"
     echo "| hello-world, $name: p99 latency (median of $ROUNDS) | $(median_of "${P99[$name]}" "%.3f") ms | $(median_of "${P99_RATIO[$name]}" "%.3f")× bare |"
 done

@@ -1,4 +1,4 @@
-//! Run with `cargo run --release --example bench_hello -- [--no-layer | --server | --server-no-layer | --outer | --in-flight-peer]`
+//! Run with `cargo run --release --example bench_hello -- [--no-layer | --no-layer-nodelay | --server | --server-no-layer | --outer | --in-flight-peer | --hyper-timer]`
 //!
 //! The hello-world service of the end-to-end benchmarks
 //! (`scripts/bench-e2e.sh`). It binds 127.0.0.1:0, prints
@@ -7,6 +7,8 @@
 //!
 //! - default: an axum `Router` with the `DrainLayer`, served by `axum::serve`;
 //! - `--no-layer`: the same router and server without the layer;
+//! - `--no-layer-nodelay`: the same, with `TCP_NODELAY` on every accepted
+//!   socket (as winddown's server and `--hyper-timer` set it);
 //! - `--server`: the router with the layer, served by `winddown_server`
 //!   (connection draining, HTTP/1.1 and HTTP/2);
 //! - `--server-no-layer`: the router without the layer, on `winddown_server`;
@@ -33,6 +35,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use axum::{Router, ServiceExt as _};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceExt as _};
@@ -112,6 +115,15 @@ async fn main() -> std::io::Result<()> {
             let serve = axum::serve(listener, router).with_graceful_shutdown(stop);
             shutdown.run_until(serve.into_future()).await
         }
+        "--no-layer-nodelay" => {
+            // The same socket setting as winddown-server's (and hyper-timer's).
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            let stop = shutdown.draining();
+            let serve = axum::serve(listener, router).with_graceful_shutdown(stop);
+            shutdown.run_until(serve.into_future()).await
+        }
         "--server" => {
             let service = router.layer(DrainLayer::new(shutdown.clone()));
             let serve = winddown_server::serve(listener, service, shutdown.clone());
@@ -153,7 +165,7 @@ async fn main() -> std::io::Result<()> {
         }
         other => {
             eprintln!(
-                "unknown argument {other:?}: expected --no-layer, --server, --server-no-layer, --outer, --in-flight-peer or --hyper-timer"
+                "unknown argument {other:?}: expected --no-layer, --no-layer-nodelay, --server, --server-no-layer, --outer, --in-flight-peer or --hyper-timer"
             );
             std::process::exit(2);
         }
