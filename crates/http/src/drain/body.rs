@@ -58,9 +58,10 @@ pin_project! {
     ///
     /// See the [module docs](super) for an example.
     //
-    // Plain `Option`s rather than an enum of the kinds of body: the inner
-    // body stays as cheap to move and poll as it is, and ending a counted
-    // body is dropping its admission in place, not replacing a tag.
+    // Plain `Option`s for the inner body and the admission rather than an
+    // enum of the kinds of body: the inner body stays as cheap to move and
+    // poll as it is, and ending a counted body is dropping its admission in
+    // place, not replacing a tag. Only the cold parts share a tagged field.
     pub struct DrainBody<B> {
         // The served body; `None` for a refusal, and once a counted body
         // has ended, failed or been cut.
@@ -68,35 +69,25 @@ pin_project! {
         inner: Option<B>,
         // A counted request's place in flight, until its body ends.
         admission: Option<Admission>,
-        // A refusal's message, not sent yet; or, for a counted native gRPC
-        // call, the mark that a cut ends it with an `UNAVAILABLE` status
-        // (boxed: both are rare, and every body pays for the size of this
-        // field).
-        extra: Option<Box<Extra>>,
-        cut: Cut,
+        // How a cut ends it, and the watch for the drain's end; or a
+        // refusal's message.
+        side: Side,
     }
 }
 
 impl<B> DrainBody<B> {
-    /// The body of a served request: tracked if it was counted.
+    /// The body of a served request: tracked if it was counted; a cut
+    /// ends it with `UNAVAILABLE` trailers if it is a native gRPC call.
     #[inline]
-    pub(crate) fn new(body: B, admission: Option<Admission>, cut: Cut) -> Self {
+    pub(crate) fn new(body: B, admission: Option<Admission>, cut: Cut, grpc: bool) -> Self {
         DrainBody {
             inner: Some(body),
             admission,
-            extra: None,
-            cut,
-        }
-    }
-
-    /// The body of a counted native gRPC call: cut, it ends with
-    /// `UNAVAILABLE` trailers instead of an error.
-    pub(crate) fn grpc(body: B, admission: Option<Admission>, cut: Cut) -> Self {
-        DrainBody {
-            inner: Some(body),
-            admission,
-            extra: Some(Box::new(Extra::GrpcCut)),
-            cut,
+            side: if grpc {
+                Side::Grpc(cut)
+            } else {
+                Side::Served(cut)
+            },
         }
     }
 
@@ -105,8 +96,7 @@ impl<B> DrainBody<B> {
         DrainBody {
             inner: None,
             admission: None,
-            extra: Some(Box::new(Extra::Message(text))),
-            cut: Cut::default(),
+            side: Side::Message(Text::new(text)),
         }
     }
 
@@ -115,8 +105,7 @@ impl<B> DrainBody<B> {
         DrainBody {
             inner: None,
             admission: None,
-            extra: None,
-            cut: Cut::default(),
+            side: Side::Served(Cut::default()),
         }
     }
 
@@ -166,14 +155,58 @@ fn end<B>(mut inner: Pin<&mut Option<B>>, admission: &mut Option<Admission>) {
     *admission = None;
 }
 
-/// What a [`DrainBody`] holds besides its inner body and admission.
-enum Extra {
-    /// A refusal's message, not sent yet.
-    Message(Bytes),
-    /// A counted native gRPC call: a cut ends it with `UNAVAILABLE`
+/// What a [`DrainBody`] holds besides its inner body and admission: a
+/// tag and a pointer, no larger than the two optional pointers it replaces,
+/// so that telling gRPC calls apart costs a served body nothing.
+enum Side {
+    /// A served body, with the watch for the drain's end: a cut ends it
+    /// with a [`DrainEnded`] error.
+    Served(Cut),
+    /// A served native gRPC call: a cut ends it with `UNAVAILABLE`
     /// trailers, the status gRPC clients read as "try another server",
     /// instead of the reset stream (`INTERNAL`) a body error becomes.
-    GrpcCut,
+    Grpc(Cut),
+    /// A refusal's message, not sent yet.
+    Message(Text),
+}
+
+/// A refusal's message (boxed, to keep [`Side`] two words). Dropped out of
+/// line, so that dropping a served body stays a few inline tests.
+struct Text(Option<Box<Bytes>>);
+
+impl Text {
+    fn new(text: Bytes) -> Self {
+        Text(Some(Box::new(text)))
+    }
+
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |text| text.len())
+    }
+}
+
+impl Drop for Text {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(text) = self.0.take() {
+            release(text);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn release(text: Box<Bytes>) {
+    drop(text);
+}
+
+impl Side {
+    /// The watch for the drain's end of a served body.
+    fn watch(&mut self) -> Option<&mut Cut> {
+        match self {
+            Side::Served(cut) | Side::Grpc(cut) => Some(cut),
+            Side::Message(_) => None,
+        }
+    }
 }
 
 /// What a [`DrainBody`] gives.
@@ -187,11 +220,12 @@ type Polled<D> = Poll<Option<Result<Frame<D>, BoxError>>>;
 fn cut<B, D>(
     inner: Pin<&mut Option<B>>,
     admission: &mut Option<Admission>,
-    extra: &mut Option<Box<Extra>>,
+    side: &mut Side,
 ) -> Polled<D> {
     end(inner, admission);
-    if matches!(extra.as_deref(), Some(Extra::GrpcCut)) {
-        *extra = None;
+    if matches!(side, Side::Grpc(_)) {
+        // Sent once: the body has ended.
+        *side = Side::Served(Cut::default());
         let mut trailers = http::HeaderMap::new();
         grpc::cut(&mut trailers);
         return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
@@ -211,8 +245,7 @@ fn not_a_frame<B>(
     polled: InnerPolled<B>,
     inner: Pin<&mut Option<B>>,
     admission: &mut Option<Admission>,
-    extra: &mut Option<Box<Extra>>,
-    watch: &mut Cut,
+    side: &mut Side,
     cx: &mut Context<'_>,
 ) -> Polled<B::Data>
 where
@@ -225,11 +258,11 @@ where
             Poll::Ready(Some(Err(error.into())))
         }
         Poll::Pending => {
-            let Some(held) = admission.as_ref() else {
+            let (Some(held), Some(watch)) = (admission.as_ref(), side.watch()) else {
                 return Poll::Pending;
             };
             if watch.poll_ended(held, cx).is_ready() {
-                return cut(inner, admission, extra);
+                return cut(inner, admission, side);
             }
             Poll::Pending
         }
@@ -244,7 +277,7 @@ where
 #[inline(never)]
 fn poll_other<B>(
     inner: Pin<&mut Option<B>>,
-    extra: &mut Option<Box<Extra>>,
+    side: &mut Side,
     cx: &mut Context<'_>,
 ) -> Polled<B::Data>
 where
@@ -255,10 +288,13 @@ where
     if let Some(body) = inner.as_pin_mut() {
         return body.poll_frame(cx).map_err(Into::into);
     }
-    match extra.take().map(|extra| *extra) {
-        Some(Extra::Message(text)) => Poll::Ready(Some(Ok(Frame::data(text.into())))),
-        // A gRPC call's body that ended, failed or was cut.
-        Some(Extra::GrpcCut) | None => Poll::Ready(None),
+    match std::mem::replace(side, Side::Served(Cut::default())) {
+        Side::Message(mut text) => match text.0.take() {
+            Some(text) => Poll::Ready(Some(Ok(Frame::data((*text).into())))),
+            None => Poll::Ready(None),
+        },
+        // A body that ended, failed or was cut.
+        Side::Served(_) | Side::Grpc(_) => Poll::Ready(None),
     }
 }
 
@@ -313,10 +349,10 @@ where
         let (Some(admission), Some(body)) =
             (this.admission.as_ref(), this.inner.as_mut().as_pin_mut())
         else {
-            return poll_other(this.inner, this.extra, cx);
+            return poll_other(this.inner, this.side, cx);
         };
         if admission.is_drain_ended() {
-            return cut(this.inner, this.admission, this.extra);
+            return cut(this.inner, this.admission, this.side);
         }
         match body.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
@@ -327,21 +363,21 @@ where
                 *this.admission = None;
                 Poll::Ready(None)
             }
-            other => not_a_frame(other, this.inner, this.admission, this.extra, this.cut, cx),
+            other => not_a_frame(other, this.inner, this.admission, this.side, cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.inner {
             Some(body) => body.is_end_stream(),
-            None => !matches!(self.extra.as_deref(), Some(Extra::Message(_))),
+            None => !matches!(self.side, Side::Message(_)),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match (&self.inner, self.extra.as_deref()) {
+        match (&self.inner, &self.side) {
             (Some(body), _) => body.size_hint(),
-            (None, Some(Extra::Message(text))) => SizeHint::with_exact(text.len() as u64),
+            (None, Side::Message(text)) => SizeHint::with_exact(text.len() as u64),
             (None, _) => SizeHint::with_exact(0),
         }
     }
@@ -349,11 +385,11 @@ where
 
 impl<B> fmt::Debug for DrainBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match (&self.inner, &self.admission, self.extra.as_deref()) {
+        let kind = match (&self.inner, &self.admission, &self.side) {
             (Some(_), Some(_), _) => "counted",
             // Exempt, or counted and ended: passed through.
             (Some(_), None, _) => "passing through",
-            (None, _, Some(Extra::Message(_))) => "message",
+            (None, _, Side::Message(_)) => "message",
             (None, _, _) => "ended",
         };
         f.debug_struct("DrainBody")

@@ -121,28 +121,12 @@ where
             close_connection(&mut response);
         }
         let cut = std::mem::take(this.cut);
-        if this.dialect.is_native_grpc() {
-            return Poll::Ready(Ok(grpc_response(response, admission, cut)));
-        }
+        let grpc = this.dialect.is_native_grpc();
         // The response is rewrapped in place (`map`), not taken apart.
-        Poll::Ready(Ok(response.map(|body| DrainBody::new(body, admission, cut))))
+        Poll::Ready(Ok(
+            response.map(|body| DrainBody::new(body, admission, cut, grpc))
+        ))
     }
-}
-
-/// The response of a native gRPC call: cut at the drain's end, its body
-/// ends with `UNAVAILABLE` trailers.
-#[cold]
-#[inline(never)]
-fn grpc_response<B>(
-    response: Response<B>,
-    admission: Option<Admission>,
-    cut: Cut,
-) -> Response<DrainBody<B>> {
-    response.map(|body| match admission {
-        Some(admission) => DrainBody::grpc(body, Some(admission), cut),
-        // Exempt (health checks): passed through.
-        None => DrainBody::new(body, None, cut),
-    })
 }
 
 /// Ends a request whose handler failed.
