@@ -255,7 +255,7 @@ fn env_key(name: &str) -> Result<Option<String>, ConfigError> {
     if !well_formed {
         return Err(ConfigError::UnknownKey {
             key,
-            value: Raw::Str(String::new()).kind().to_owned(),
+            value: Raw::A_STRING.to_owned(),
             origin: Origin::Env(name.to_owned()),
             hint: env_hint(),
         });
@@ -299,7 +299,7 @@ pub(crate) fn utf8_env(
                         .replace(ENV_SEPARATOR, ".");
                     return Err(ConfigError::UnknownKey {
                         key,
-                        value: Raw::Str(String::new()).kind().to_owned(),
+                        value: Raw::A_STRING.to_owned(),
                         origin: Origin::Env(name),
                         hint: format!("the name is not UTF-8; {}", env_hint()),
                     });

@@ -21,6 +21,9 @@ pub(crate) enum Raw {
 }
 
 impl Raw {
+    /// What [`kind`](Self::kind) calls a string.
+    pub(crate) const A_STRING: &'static str = "a string";
+
     /// What kind of value this is, for a message that must not show it.
     pub(crate) fn kind(&self) -> &'static str {
         match self {
@@ -28,7 +31,7 @@ impl Raw {
             Raw::Bool(_) => "a boolean",
             Raw::Int(_) => "an integer",
             Raw::Float(_) => "a number",
-            Raw::Str(_) => "a string",
+            Raw::Str(_) => Self::A_STRING,
             Raw::List(_) => "a list",
             Raw::Table(_) => "a table",
         }
