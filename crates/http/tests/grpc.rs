@@ -284,3 +284,108 @@ async fn grpc_web_and_plain_http_streams_cut_at_the_drain_end_end_with_an_error(
         assert!(after.is_none(), "{content_type}: nothing after the cut");
     }
 }
+
+/// A service answering with the frames `frames` makes, then (with
+/// `then_pending`) pending forever or the end.
+fn answering(
+    frames: fn() -> Vec<http_body::Frame<Bytes>>,
+    then_pending: bool,
+) -> impl tower::Service<
+    Request<()>,
+    Response = Response<http_body_util::StreamBody<EndlessFrames>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    service_fn(move |_: Request<()>| async move {
+        let frames = futures_util::stream::iter(frames().into_iter().map(Ok));
+        let frames: EndlessFrames = if then_pending {
+            Box::pin(frames.chain(futures_util::stream::pending()))
+        } else {
+            Box::pin(frames)
+        };
+        Ok::<_, Infallible>(Response::new(http_body_util::StreamBody::new(frames)))
+    })
+}
+
+fn status(code: &'static str) -> http_body::Frame<Bytes> {
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static(code));
+    http_body::Frame::trailers(trailers)
+}
+
+/// Reads `first` frames of a call's body, runs the shutdown to the end of
+/// its drain (the body still counted), then reads the rest to the end.
+async fn read_across_the_drain_end(
+    service: impl tower::Service<
+        Request<()>,
+        Response = Response<http_body_util::StreamBody<EndlessFrames>>,
+        Error = Infallible,
+        Future = impl Send,
+    > + Send
+    + 'static,
+    request: Request<()>,
+    first: usize,
+) -> Vec<Result<http_body::Frame<Bytes>, winddown_core::BoxError>> {
+    let shutdown = shutdown();
+    let service = Drain::new(service, shutdown.clone());
+    let mut body = service.oneshot(request).await.unwrap().into_body();
+    let mut frames = Vec::new();
+    for _ in 0..first {
+        frames.push(body.frame().await.expect("a frame"));
+    }
+    assert_eq!(shutdown.in_flight_count(), 1, "still counted");
+    shutdown.trigger();
+    let report = shutdown.run().await;
+    assert!(!report.drained);
+    while let Some(frame) = body.frame().await {
+        frames.push(frame);
+    }
+    assert!(body.is_end_stream());
+    assert_eq!(shutdown.in_flight_count(), 0);
+    frames
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_grpc_call_that_gave_its_own_trailers_keeps_its_status_at_the_drain_end() {
+    // The handler's trailers were read; the drain ends before the poll
+    // that would have seen the end.
+    let frames = || vec![http_body::Frame::data(Bytes::from("message")), status("0")];
+    let service = answering(frames, false);
+    let request = call("application/grpc", Version::HTTP_2);
+    let frames = read_across_the_drain_end(service, request, 2).await;
+    assert_eq!(frames.len(), 2, "nothing after the call's own trailers");
+    let trailers = frames[1].as_ref().unwrap().trailers_ref().unwrap();
+    assert_eq!(trailers["grpc-status"], "0");
+
+    // The handler's trailers come as the drain ends: they pass, not ours.
+    let frames = || vec![http_body::Frame::data(Bytes::from("message")), status("0")];
+    let service = answering(frames, false);
+    let request = call("application/grpc", Version::HTTP_2);
+    let frames = read_across_the_drain_end(service, request, 1).await;
+    assert_eq!(frames.len(), 2);
+    let trailers = frames[1].as_ref().unwrap().trailers_ref().unwrap();
+    assert_eq!(trailers["grpc-status"], "0");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_has_nothing_left_but_its_end_is_not_cut() {
+    let service = answering(|| vec![http_body::Frame::data(Bytes::from("all"))], false);
+    let request = Request::get("/download").body(()).unwrap();
+    let frames = read_across_the_drain_end(service, request, 1).await;
+    assert_eq!(frames.len(), 1, "ended, not cut: {frames:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn over_http1_a_native_grpc_stream_is_cut_with_an_error() {
+    // HTTP/1 drops trailers the response did not announce: a clean end
+    // would look like a complete call, so the connection is aborted.
+    let service = answering(
+        || vec![http_body::Frame::data(Bytes::from("message"))],
+        true,
+    );
+    let request = call("application/grpc", Version::HTTP_11);
+    let frames = read_across_the_drain_end(service, request, 1).await;
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    let error = frames[1].as_ref().expect_err("cut with an error");
+    assert!(error.is::<winddown_http::DrainEnded>(), "{error}");
+}

@@ -21,8 +21,9 @@ use super::grpc::{self, Dialect};
 /// hyper answers a body error by aborting the HTTP/1 connection or
 /// resetting the HTTP/2 stream, so the client sees the response cut short
 /// rather than a clean end. Find it in a body error with
-/// `error.is::<DrainEnded>()`. A native gRPC call's body is not cut with
-/// it: it ends with `grpc-status: 14` (`UNAVAILABLE`) trailers instead.
+/// `error.is::<DrainEnded>()`. A native gRPC call's body over HTTP/2 is not
+/// cut with it: it ends with `grpc-status: 14` (`UNAVAILABLE`) trailers
+/// instead.
 ///
 /// # Examples
 ///
@@ -53,7 +54,7 @@ pin_project! {
     /// For a counted request it holds the request's admission (its place in
     /// flight) until the body has ended or is dropped, and it ends the body with a
     /// [`DrainEnded`] error if the drain ends first (a native gRPC call's body
-    /// with `UNAVAILABLE` trailers). For a 503 it is the
+    /// over HTTP/2 with `UNAVAILABLE` trailers). For a 503 it is the
     /// short plain-text message; for a gRPC refusal it is empty.
     ///
     /// See the [module docs](super) for an example.
@@ -233,6 +234,38 @@ fn cut<B, D>(
     Poll::Ready(Some(Err(DrainEnded.into())))
 }
 
+/// The drain ended before this poll of a counted body: a body with
+/// nothing left to send but its trailers or its end (its handler finished
+/// as the drain ended, or it gave its trailers on the last poll) ends as it
+/// would have, so a gRPC call keeps its own status; anything else is cut
+/// (a data frame polled here is dropped with the rest).
+#[cold]
+#[inline(never)]
+fn drain_ended<B>(
+    mut inner: Pin<&mut Option<B>>,
+    admission: &mut Option<Admission>,
+    side: &mut Side,
+    cx: &mut Context<'_>,
+) -> Polled<B::Data>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    if let Some(body) = inner.as_mut().as_pin_mut() {
+        let last = match body.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => Some(Some(Ok(frame))),
+            Poll::Ready(Some(Err(error))) => Some(Some(Err(error.into()))),
+            Poll::Ready(None) => Some(None),
+            Poll::Ready(Some(Ok(_))) | Poll::Pending => None,
+        };
+        if let Some(last) = last {
+            end(inner, admission);
+            return Poll::Ready(last);
+        }
+    }
+    cut(inner, admission, side)
+}
+
 /// What polling the inner body gives.
 type InnerPolled<B> = Poll<Option<Result<Frame<<B as Body>::Data>, <B as Body>::Error>>>;
 
@@ -352,7 +385,7 @@ where
             return poll_other(this.inner, this.side, cx);
         };
         if admission.is_drain_ended() {
-            return cut(this.inner, this.admission, this.side);
+            return drain_ended(this.inner, this.admission, this.side, cx);
         }
         match body.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),

@@ -121,7 +121,7 @@ where
             close_connection(&mut response);
         }
         let cut = std::mem::take(this.cut);
-        let grpc = this.dialect.is_native_grpc();
+        let grpc = this.dialect.is_native_grpc_h2();
         // The response is rewrapped in place (`map`), not taken apart.
         Poll::Ready(Ok(
             response.map(|body| DrainBody::new(body, admission, cut, grpc))

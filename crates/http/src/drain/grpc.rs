@@ -27,8 +27,13 @@ pub(crate) struct Dialect {
 enum Grpc {
     /// Not gRPC: refused with a plain `503`.
     No,
-    /// `application/grpc`, `application/grpc+proto`, …
+    /// `application/grpc`, `application/grpc+proto`, … over HTTP/2 or
+    /// later, whose trailers carry the call's status.
     Native,
+    /// The same over HTTP/1, where hyper drops trailers the response did
+    /// not announce: a cut aborts the connection, which at least tells the
+    /// client the call did not end.
+    NativeHttp1,
     /// `application/grpc-web`, `application/grpc-web+proto`
     Web,
     /// `application/grpc-web-text`
@@ -50,14 +55,18 @@ impl Dialect {
         }
         let grpc = match req.headers().get(CONTENT_TYPE) {
             None => Grpc::No,
-            Some(value) => Grpc::of(value.as_bytes()),
+            Some(value) => match Grpc::of(value.as_bytes()) {
+                Grpc::Native if http1 => Grpc::NativeHttp1,
+                grpc => grpc,
+            },
         };
         Dialect { http1, grpc }
     }
 
-    /// Whether the request is a native gRPC call (HTTP/2 trailers end it).
+    /// Whether the request is a native gRPC call over HTTP/2 or later,
+    /// whose trailers carry its status.
     #[inline]
-    pub(crate) fn is_native_grpc(self) -> bool {
+    pub(crate) fn is_native_grpc_h2(self) -> bool {
         self.grpc == Grpc::Native
     }
 
@@ -65,7 +74,7 @@ impl Dialect {
     pub(crate) fn grpc_content_type(self) -> Option<&'static str> {
         match self.grpc {
             Grpc::No => None,
-            Grpc::Native => Some("application/grpc"),
+            Grpc::Native | Grpc::NativeHttp1 => Some("application/grpc"),
             Grpc::Web => Some("application/grpc-web"),
             Grpc::WebText => Some("application/grpc-web-text"),
         }

@@ -31,9 +31,11 @@
 //! - **Drain end**: when the drain ends (by completion or by its timeout), a
 //!   response still streaming is cut: its body ends with a [`DrainEnded`]
 //!   error, which makes hyper abort the HTTP/1 connection or reset the
-//!   HTTP/2 stream; a native gRPC call's body (a server stream) ends with
-//!   trailers `grpc-status: 14` (`UNAVAILABLE`) instead, so the client reads
-//!   a status it retries elsewhere rather than `INTERNAL`. A handler that
+//!   HTTP/2 stream; a native gRPC call's body (a server stream) over HTTP/2
+//!   ends with trailers `grpc-status: 14` (`UNAVAILABLE`) instead, so the
+//!   client reads a status it retries elsewhere rather than `INTERNAL`. A
+//!   body with nothing left to send but its trailers or its end when the
+//!   drain ends is not cut: it ends as it would have. A handler that
 //!   has not produced its response by then is answered `503` (gRPC:
 //!   `UNAVAILABLE`). Either way the request was counted as abandoned in the
 //!   [`ShutdownReport`](winddown_core::ShutdownReport).
