@@ -106,7 +106,7 @@ fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
 /// The `grpc-message` of a call cut at the drain's end. Printable ASCII
 /// without `%`, like [`MESSAGE`].
 const CUT_MESSAGE: &str =
-    "the server is shutting down and its drain ended before this call; retry on another server";
+    "the server is shutting down and its drain ended before this call did; retry on another server";
 
 /// Fills the trailers of a call cut at the drain's end: `UNAVAILABLE`.
 pub(crate) fn cut(trailers: &mut HeaderMap) {
