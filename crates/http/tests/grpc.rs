@@ -285,25 +285,49 @@ async fn grpc_web_and_plain_http_streams_cut_at_the_drain_end_end_with_an_error(
     }
 }
 
-/// A service answering with the frames `frames` makes, then (with
-/// `then_pending`) pending forever or the end.
+/// A body of the given frames, then (with `then_pending`) pending forever
+/// or the end; like hyper's and tonic's bodies, it says when it has ended.
+struct Frames {
+    frames: std::collections::VecDeque<http_body::Frame<Bytes>>,
+    then_pending: bool,
+}
+
+impl Body for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        match self.frames.pop_front() {
+            Some(frame) => std::task::Poll::Ready(Some(Ok(frame))),
+            None if self.then_pending => std::task::Poll::Pending,
+            None => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty() && !self.then_pending
+    }
+}
+
+/// A service answering with the frames `frames` makes (see [`Frames`]).
 fn answering(
     frames: fn() -> Vec<http_body::Frame<Bytes>>,
     then_pending: bool,
 ) -> impl tower::Service<
     Request<()>,
-    Response = Response<http_body_util::StreamBody<EndlessFrames>>,
+    Response = Response<Frames>,
     Error = Infallible,
     Future = impl Send,
 > + Clone {
     service_fn(move |_: Request<()>| async move {
-        let frames = futures_util::stream::iter(frames().into_iter().map(Ok));
-        let frames: EndlessFrames = if then_pending {
-            Box::pin(frames.chain(futures_util::stream::pending()))
-        } else {
-            Box::pin(frames)
+        let frames = Frames {
+            frames: frames().into(),
+            then_pending,
         };
-        Ok::<_, Infallible>(Response::new(http_body_util::StreamBody::new(frames)))
+        Ok::<_, Infallible>(Response::new(frames))
     })
 }
 
@@ -313,21 +337,21 @@ fn status(code: &'static str) -> http_body::Frame<Bytes> {
     http_body::Frame::trailers(trailers)
 }
 
-/// Reads `first` frames of a call's body, runs the shutdown to the end of
-/// its drain (the body still counted), then reads the rest to the end.
-async fn read_across_the_drain_end(
-    service: impl tower::Service<
-        Request<()>,
-        Response = Response<http_body_util::StreamBody<EndlessFrames>>,
-        Error = Infallible,
-        Future = impl Send,
-    > + Send
-    + 'static,
+/// Reads `first` frames of the body of a call to the service `make`
+/// builds, runs the shutdown to the end of its drain (the body still
+/// counted), waits for `settled`, then reads the rest to the end.
+async fn read_across_the_drain_end<S, RB>(
+    make: impl FnOnce(Shutdown) -> S,
     request: Request<()>,
     first: usize,
-) -> Vec<Result<http_body::Frame<Bytes>, winddown_core::BoxError>> {
+    settled: impl AsyncFnOnce(),
+) -> Vec<Result<http_body::Frame<Bytes>, winddown_core::BoxError>>
+where
+    S: tower::Service<Request<()>, Response = Response<RB>, Error = Infallible>,
+    RB: Body<Data = Bytes, Error = Infallible> + Unpin,
+{
     let shutdown = shutdown();
-    let service = Drain::new(service, shutdown.clone());
+    let service = Drain::new(make(shutdown.clone()), shutdown.clone());
     let mut body = service.oneshot(request).await.unwrap().into_body();
     let mut frames = Vec::new();
     for _ in 0..first {
@@ -337,6 +361,7 @@ async fn read_across_the_drain_end(
     shutdown.trigger();
     let report = shutdown.run().await;
     assert!(!report.drained);
+    settled().await;
     while let Some(frame) = body.frame().await {
         frames.push(frame);
     }
@@ -345,33 +370,36 @@ async fn read_across_the_drain_end(
     frames
 }
 
+fn message() -> http_body::Frame<Bytes> {
+    http_body::Frame::data(Bytes::from("message"))
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_grpc_call_that_gave_its_own_trailers_keeps_its_status_at_the_drain_end() {
-    // The handler's trailers were read; the drain ends before the poll
-    // that would have seen the end.
-    let frames = || vec![http_body::Frame::data(Bytes::from("message")), status("0")];
-    let service = answering(frames, false);
+    // The handler's trailers were read and the body says it has ended; the
+    // drain ends before the poll that would have seen the end.
     let request = call("application/grpc", Version::HTTP_2);
-    let frames = read_across_the_drain_end(service, request, 2).await;
+    let make = |_: Shutdown| answering(|| vec![message(), status("0")], false);
+    let frames = read_across_the_drain_end(make, request, 2, async || {}).await;
     assert_eq!(frames.len(), 2, "nothing after the call's own trailers");
     let trailers = frames[1].as_ref().unwrap().trailers_ref().unwrap();
     assert_eq!(trailers["grpc-status"], "0");
 
-    // The handler's trailers come as the drain ends: they pass, not ours.
-    let frames = || vec![http_body::Frame::data(Bytes::from("message")), status("0")];
-    let service = answering(frames, false);
+    // The handler's trailers not read yet when the drain ends: the call is
+    // cut (an end that comes as the drain ends may come from it).
     let request = call("application/grpc", Version::HTTP_2);
-    let frames = read_across_the_drain_end(service, request, 1).await;
+    let make = |_: Shutdown| answering(|| vec![message(), status("0")], false);
+    let frames = read_across_the_drain_end(make, request, 1, async || {}).await;
     assert_eq!(frames.len(), 2);
     let trailers = frames[1].as_ref().unwrap().trailers_ref().unwrap();
-    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["grpc-status"], "14");
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_body_that_has_nothing_left_but_its_end_is_not_cut() {
-    let service = answering(|| vec![http_body::Frame::data(Bytes::from("all"))], false);
+async fn a_body_that_says_it_has_ended_is_not_cut() {
     let request = Request::get("/download").body(()).unwrap();
-    let frames = read_across_the_drain_end(service, request, 1).await;
+    let make = |_: Shutdown| answering(|| vec![message()], false);
+    let frames = read_across_the_drain_end(make, request, 1, async || {}).await;
     assert_eq!(frames.len(), 1, "ended, not cut: {frames:?}");
 }
 
@@ -379,13 +407,74 @@ async fn a_body_that_has_nothing_left_but_its_end_is_not_cut() {
 async fn over_http1_a_native_grpc_stream_is_cut_with_an_error() {
     // HTTP/1 drops trailers the response did not announce: a clean end
     // would look like a complete call, so the connection is aborted.
-    let service = answering(
-        || vec![http_body::Frame::data(Bytes::from("message"))],
-        true,
-    );
     let request = call("application/grpc", Version::HTTP_11);
-    let frames = read_across_the_drain_end(service, request, 1).await;
+    let make = |_: Shutdown| answering(|| vec![message()], true);
+    let frames = read_across_the_drain_end(make, request, 1, async || {}).await;
     assert_eq!(frames.len(), 2, "{frames:?}");
     let error = frames[1].as_ref().expect_err("cut with an error");
     assert!(error.is::<winddown_http::DrainEnded>(), "{error}");
+}
+
+/// A service whose response body is fed through a channel by a task the
+/// shutdown tracks (`Shutdown::spawn`), which sends one message and then
+/// waits forever: the drain's end aborts it, which ends the channel.
+/// `gone` resolves once the task has been dropped.
+fn fed_by_a_tracked_task(
+    shutdown: Shutdown,
+    gone: tokio::sync::oneshot::Sender<()>,
+) -> impl tower::Service<
+    Request<()>,
+    Response = Response<http_body_util::StreamBody<EndlessFrames>>,
+    Error = Infallible,
+    Future = impl Send,
+> + Clone {
+    let gone = std::sync::Arc::new(std::sync::Mutex::new(Some(gone)));
+    service_fn(move |_: Request<()>| {
+        let shutdown = shutdown.clone();
+        let gone = gone.lock().unwrap().take().expect("one call");
+        async move {
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            shutdown.spawn(async move {
+                // Dropped with the task: the test sees it gone.
+                let _gone = gone;
+                tx.send(message()).await.unwrap();
+                std::future::pending::<()>().await;
+            });
+            let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+                let frame = rx.recv().await?;
+                Some((Ok(frame), rx))
+            });
+            let frames: EndlessFrames = Box::pin(frames);
+            Ok::<_, Infallible>(Response::new(http_body_util::StreamBody::new(frames)))
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_whose_producer_the_drain_end_stops_is_cut_not_ended() {
+    // Plain HTTP: the error that aborts the connection, not a clean end a
+    // client would take for the whole response.
+    let request = Request::get("/feed").body(()).unwrap();
+    let (gone, dropped) = tokio::sync::oneshot::channel();
+    let make = |shutdown| fed_by_a_tracked_task(shutdown, gone);
+    let settled = async || {
+        // The producer was aborted and dropped: the channel has ended.
+        dropped.await.unwrap_err();
+    };
+    let frames = read_across_the_drain_end(make, request, 1, settled).await;
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    let error = frames[1].as_ref().expect_err("cut with an error");
+    assert!(error.is::<winddown_http::DrainEnded>(), "{error}");
+
+    // gRPC: UNAVAILABLE, never an OK status for a cut stream.
+    let request = call("application/grpc", Version::HTTP_2);
+    let (gone, dropped) = tokio::sync::oneshot::channel();
+    let make = |shutdown| fed_by_a_tracked_task(shutdown, gone);
+    let settled = async || {
+        dropped.await.unwrap_err();
+    };
+    let frames = read_across_the_drain_end(make, request, 1, settled).await;
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    let trailers = frames[1].as_ref().unwrap().trailers_ref().unwrap();
+    assert_eq!(trailers["grpc-status"], "14");
 }

@@ -234,34 +234,31 @@ fn cut<B, D>(
     Poll::Ready(Some(Err(DrainEnded.into())))
 }
 
-/// The drain ended before this poll of a counted body: a body with
-/// nothing left to send but its trailers or its end (its handler finished
-/// as the drain ended, or it gave its trailers on the last poll) ends as it
-/// would have, so a gRPC call keeps its own status; anything else is cut
-/// (a data frame polled here is dropped with the rest).
+/// The drain ended before this poll of a counted body: a body that says
+/// it has ended (`is_end_stream`: it gave its last frame on an earlier
+/// poll) ends as it would have, so a gRPC call that gave its own status
+/// keeps it; anything else is cut. The inner body is not polled again: an
+/// end it gave now could have come from the drain's end itself (a producer
+/// task aborted or stopped by it), and must not look like a complete
+/// response.
 #[cold]
 #[inline(never)]
 fn drain_ended<B>(
-    mut inner: Pin<&mut Option<B>>,
+    inner: Pin<&mut Option<B>>,
     admission: &mut Option<Admission>,
     side: &mut Side,
-    cx: &mut Context<'_>,
 ) -> Polled<B::Data>
 where
     B: Body,
-    B::Error: Into<BoxError>,
 {
-    if let Some(body) = inner.as_mut().as_pin_mut() {
-        let last = match body.poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) if frame.is_trailers() => Some(Some(Ok(frame))),
-            Poll::Ready(Some(Err(error))) => Some(Some(Err(error.into()))),
-            Poll::Ready(None) => Some(None),
-            Poll::Ready(Some(Ok(_))) | Poll::Pending => None,
-        };
-        if let Some(last) = last {
-            end(inner, admission);
-            return Poll::Ready(last);
-        }
+    if inner
+        .as_ref()
+        .get_ref()
+        .as_ref()
+        .is_some_and(Body::is_end_stream)
+    {
+        end(inner, admission);
+        return Poll::Ready(None);
     }
     cut(inner, admission, side)
 }
@@ -385,7 +382,7 @@ where
             return poll_other(this.inner, this.side, cx);
         };
         if admission.is_drain_ended() {
-            return drain_ended(this.inner, this.admission, this.side, cx);
+            return drain_ended(this.inner, this.admission, this.side);
         }
         match body.poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),

@@ -34,8 +34,8 @@
 //!   HTTP/2 stream; a native gRPC call's body (a server stream) over HTTP/2
 //!   ends with trailers `grpc-status: 14` (`UNAVAILABLE`) instead, so the
 //!   client reads a status it retries elsewhere rather than `INTERNAL`. A
-//!   body with nothing left to send but its trailers or its end when the
-//!   drain ends is not cut: it ends as it would have. A handler that
+//!   body that already says it has ended (`is_end_stream`) when the drain
+//!   ends is not cut: it ends as it would have. A handler that
 //!   has not produced its response by then is answered `503` (gRPC:
 //!   `UNAVAILABLE`). Either way the request was counted as abandoned in the
 //!   [`ShutdownReport`](winddown_core::ShutdownReport).
