@@ -1,6 +1,7 @@
 //! A streaming call still open when the drain ends, over a real socket:
-//! tonic's server with the drain layer, tonic's client. The client reads
-//! `UNAVAILABLE` (the status it retries elsewhere), not `INTERNAL`.
+//! tonic's server or winddown's with the drain layer, tonic's client. The
+//! client reads `UNAVAILABLE` (the status it retries elsewhere), not
+//! `INTERNAL`.
 
 use std::time::Duration;
 
@@ -17,8 +18,24 @@ use winddown_http::DrainLayer;
 /// Bound on each step that should happen at once.
 const STEP: Duration = Duration::from_secs(10);
 
+/// The server the call goes through.
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Tonic,
+    Winddown,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_open_at_the_drain_end_ends_with_unavailable() {
+async fn a_stream_open_at_the_drain_end_ends_with_unavailable_on_tonics_server() {
+    stream_open_at_the_drain_end(Which::Tonic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_open_at_the_drain_end_ends_with_unavailable_on_winddowns_server() {
+    stream_open_at_the_drain_end(Which::Winddown).await;
+}
+
+async fn stream_open_at_the_drain_end(which: Which) {
     let shutdown = Shutdown::builder()
         .no_signals()
         .announce_delay(Duration::ZERO)
@@ -31,11 +48,21 @@ async fn a_stream_open_at_the_drain_end_ends_with_unavailable() {
     let (_reporter, health) = tonic_health::server::health_reporter();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = Server::builder()
-        .layer(DrainLayer::new(shutdown.clone()))
-        .add_service(health)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.done());
-    let server = tokio::spawn(server);
+    let server = match which {
+        Which::Tonic => {
+            let server = Server::builder()
+                .layer(DrainLayer::new(shutdown.clone()))
+                .add_service(health)
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener), shutdown.done());
+            tokio::spawn(async move { server.await.map_err(|error| error.to_string()) })
+        }
+        Which::Winddown => {
+            let routes = tonic::service::Routes::new(health).prepare();
+            let app = winddown_http::Drain::new(routes, shutdown.clone());
+            let server = winddown_server::serve(listener, app, shutdown.clone());
+            tokio::spawn(async move { server.await.map_err(|error| error.to_string()) })
+        }
+    };
 
     let endpoint = Channel::from_shared(url).unwrap();
     let channel = tokio::time::timeout(STEP, endpoint.connect()).await;
@@ -60,7 +87,7 @@ async fn a_stream_open_at_the_drain_end_ends_with_unavailable() {
     let status = end
         .expect("the stream ends at the drain's end")
         .expect_err("with a status");
-    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(status.code(), Code::Unavailable, "{which:?}: {status:?}");
     assert!(
         status.message().contains("retry on another server"),
         "{status:?}"
