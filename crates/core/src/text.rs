@@ -126,8 +126,6 @@ pub fn scheme_only(url: &str) -> String {
     }
 }
 
-/// `text` with each `(start, end)` range (in increasing order of start)
-/// replaced by `***`; a range starting inside one already hidden is skipped.
 /// Whether `text` is a URL scheme. RFC 3986: ALPHA *( ALPHA / DIGIT / "+" /
 /// "-" / "." ).
 fn is_scheme(text: &str) -> bool {
@@ -137,6 +135,8 @@ fn is_scheme(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
+/// `text` with each `(start, end)` range (in increasing order of start)
+/// replaced by `***`; a range starting inside one already hidden is skipped.
 fn hide<'a>(text: &'a str, cuts: &[(usize, usize)]) -> Cow<'a, str> {
     if cuts.is_empty() {
         return Cow::Borrowed(text);
