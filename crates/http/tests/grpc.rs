@@ -450,30 +450,33 @@ fn fed_by_a_tracked_task(
     })
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_stream_whose_producer_the_drain_end_stops_is_cut_not_ended() {
-    // Plain HTTP: the error that aborts the connection, not a clean end a
-    // client would take for the whole response.
-    let request = Request::get("/feed").body(()).unwrap();
+/// What a call to [`fed_by_a_tracked_task`] gives after its first message,
+/// read once the drain has ended and the aborted producer has been dropped.
+async fn read_a_stream_fed_by_a_tracked_task(
+    request: Request<()>,
+) -> Vec<Result<http_body::Frame<Bytes>, winddown_core::BoxError>> {
     let (gone, dropped) = tokio::sync::oneshot::channel();
     let make = |shutdown| fed_by_a_tracked_task(shutdown, gone);
     let settled = async || {
         // The producer was aborted and dropped: the channel has ended.
         dropped.await.unwrap_err();
     };
-    let frames = read_across_the_drain_end(make, request, 1, settled).await;
+    read_across_the_drain_end(make, request, 1, settled).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stream_whose_producer_the_drain_end_stops_is_cut_not_ended() {
+    // Plain HTTP: the error that aborts the connection, not a clean end a
+    // client would take for the whole response.
+    let request = Request::get("/feed").body(()).unwrap();
+    let frames = read_a_stream_fed_by_a_tracked_task(request).await;
     assert_eq!(frames.len(), 2, "{frames:?}");
     let error = frames[1].as_ref().expect_err("cut with an error");
     assert!(error.is::<winddown_http::DrainEnded>(), "{error}");
 
     // gRPC: UNAVAILABLE, never an OK status for a cut stream.
     let request = call("application/grpc", Version::HTTP_2);
-    let (gone, dropped) = tokio::sync::oneshot::channel();
-    let make = |shutdown| fed_by_a_tracked_task(shutdown, gone);
-    let settled = async || {
-        dropped.await.unwrap_err();
-    };
-    let frames = read_across_the_drain_end(make, request, 1, settled).await;
+    let frames = read_a_stream_fed_by_a_tracked_task(request).await;
     assert_eq!(frames.len(), 2, "{frames:?}");
     let trailers = frames[1].as_ref().unwrap().trailers_ref().unwrap();
     assert_eq!(trailers["grpc-status"], "14");

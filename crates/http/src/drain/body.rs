@@ -227,9 +227,7 @@ fn cut<B, D>(
     if matches!(side, Side::Grpc(_)) {
         // Sent once: the body has ended.
         *side = Side::Served(Cut::default());
-        let mut trailers = http::HeaderMap::new();
-        grpc::cut(&mut trailers);
-        return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        return Poll::Ready(Some(Ok(Frame::trailers(grpc::cut_trailers()))));
     }
     Poll::Ready(Some(Err(DrainEnded.into())))
 }

@@ -108,18 +108,24 @@ fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
 const CUT_MESSAGE: &str =
     "the server is shutting down and its drain ended before this call did; retry on another server";
 
-/// Fills the trailers of a call cut at the drain's end: `UNAVAILABLE`.
-pub(crate) fn cut(trailers: &mut HeaderMap) {
-    trailers.insert("grpc-status", HeaderValue::from_static(UNAVAILABLE));
-    trailers.insert("grpc-message", HeaderValue::from_static(CUT_MESSAGE));
+/// The trailers of a call cut at the drain's end: `UNAVAILABLE`.
+pub(crate) fn cut_trailers() -> HeaderMap {
+    let mut trailers = HeaderMap::with_capacity(2);
+    status_unavailable(&mut trailers, CUT_MESSAGE);
+    trailers
 }
 
 /// Fills `headers` for a trailers-only gRPC response (HTTP 200 and an empty
 /// body): the status `UNAVAILABLE` and its message.
 pub(crate) fn unavailable(headers: &mut HeaderMap, content_type: &'static str) {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    status_unavailable(headers, MESSAGE);
+}
+
+/// The status `UNAVAILABLE` with `message`, in headers or trailers.
+fn status_unavailable(headers: &mut HeaderMap, message: &'static str) {
     headers.insert("grpc-status", HeaderValue::from_static(UNAVAILABLE));
-    headers.insert("grpc-message", HeaderValue::from_static(MESSAGE));
+    headers.insert("grpc-message", HeaderValue::from_static(message));
 }
 
 #[cfg(test)]
