@@ -159,6 +159,9 @@ SERVER_RATIO=""
 # and against axum::serve with TCP_NODELAY (the server's socket setting).
 HYPER_RATIO=""
 NODELAY_RATIO=""
+# The layer through `Router::layer` against tower-http's in-flight layer in
+# the same position, round by round.
+PEER_RATIO=""
 VARIANTS=("bare|--no-layer" "bare-nodelay|--no-layer-nodelay" "layer|" "layer-outer|--outer" "in-flight-peer|--in-flight-peer" "hyper-timer|--hyper-timer" "server|--server-no-layer" "layer+server|--server")
 for variant in "${VARIANTS[@]}"; do
     name="${variant%%|*}"
@@ -201,6 +204,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     SERVER_RATIO+=" $(awk -v a="${ROUND_RPS[layer+server]}" -v b="${ROUND_RPS[server]}" 'BEGIN { print a / b }')"
     HYPER_RATIO+=" $(awk -v a="${ROUND_RPS[server]}" -v b="${ROUND_RPS[hyper-timer]}" 'BEGIN { print a / b }')"
     NODELAY_RATIO+=" $(awk -v a="${ROUND_RPS[server]}" -v b="${ROUND_RPS[bare-nodelay]}" 'BEGIN { print a / b }')"
+    PEER_RATIO+=" $(awk -v a="${ROUND_RPS[layer]}" -v b="${ROUND_RPS[in-flight-peer]}" 'BEGIN { print a / b }')"
     echo "   round $round:$line"
 done
 for name in "${NAMES[@]}"; do
@@ -295,6 +299,7 @@ for name in "${NAMES[@]}"; do
     vs_server=""
     [[ "$name" == "layer+server" ]] && vs_server="; $(median_of "$SERVER_RATIO" "%.3f")× server"
     [[ "$name" == "server" ]] && vs_server="; $(median_of "$HYPER_RATIO" "%.3f")× hyper-timer; $(median_of "$NODELAY_RATIO" "%.3f")× bare-nodelay"
+    [[ "$name" == "layer" ]] && vs_server="; $(median_of "$PEER_RATIO" "%.3f")× in-flight-peer"
     echo "| hello-world, $name: throughput (median of $ROUNDS × ${DURATION}s) | $(median_of "${RPS[$name]}" "%.0f") req/s | $(median_of "${RATIO[$name]}" "%.3f")× bare (median of per-round ratios)$vs_server |"
     echo "| hello-world, $name: p99 latency (median of $ROUNDS) | $(median_of "${P99[$name]}" "%.3f") ms | $(median_of "${P99_RATIO[$name]}" "%.3f")× bare |"
 done
