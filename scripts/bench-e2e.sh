@@ -12,7 +12,8 @@
 #      against slow clients). One server per variant runs for the
 #      whole section; the variants take turns, BENCH_ROUNDS rounds of
 #      BENCH_DURATION seconds each (at most 10 s), in an order that rotates
-#      every round, and each ratio is the median of the per-round ratios.
+#      every round, and each ratio is the median of the per-round ratios
+#      (the layer's also against the in-flight peer's throughput).
 #   2. SIGTERM -> exit latency of an idle service, BENCH_EXIT_REPS times per
 #      variant: a process without a handler, a bare tokio/axum process that
 #      returns on SIGTERM, axum's with_graceful_shutdown, tokio-graceful-shutdown,
