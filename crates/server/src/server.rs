@@ -73,6 +73,14 @@ pub struct Server {
 
 impl Server {
     /// A server following `shutdown`, with the default settings.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_server::Server;
+    ///
+    /// let server = Server::new(Shutdown::builder().no_signals().build());
+    /// # drop(server);
+    /// ```
     pub fn new(shutdown: Shutdown) -> Self {
         Server {
             shutdown,
@@ -114,6 +122,16 @@ impl Server {
     /// refuses new connections as soon as draining starts instead.
     /// `State::Running` counts as `State::Announcing`: the listener never
     /// closes before the trigger.
+    ///
+    /// ```
+    /// use winddown_core::{Shutdown, State};
+    /// use winddown_server::Server;
+    ///
+    /// // Behind a load balancer that retries refused connections elsewhere.
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let server = Server::new(shutdown).stop_accepting_at(State::Draining);
+    /// # drop(server);
+    /// ```
     pub fn stop_accepting_at(mut self, state: State) -> Self {
         self.stop_accepting = state.max(State::Announcing);
         self
@@ -125,6 +143,16 @@ impl Server {
     /// that stay idle are closed after this grace. Any duration is
     /// accepted; the [close timeout](Self::close_timeout) ends it when it is
     /// shorter.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_core::Shutdown;
+    /// use winddown_server::Server;
+    ///
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let server = Server::new(shutdown).close_grace(Duration::from_millis(100));
+    /// # drop(server);
+    /// ```
     pub fn close_grace(mut self, grace: Duration) -> Self {
         self.policy.grace = grace;
         self
@@ -136,6 +164,18 @@ impl Server {
     /// it under one second with [`Shutdown::run_until`], which drops the
     /// service future a second after done. Any duration is accepted;
     /// `Duration::MAX` waits for every connection to close by itself.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_core::Shutdown;
+    /// use winddown_server::Server;
+    ///
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let server = Server::new(shutdown)
+    ///     .close_grace(Duration::from_millis(200))
+    ///     .close_timeout(Duration::from_millis(500));
+    /// # drop(server);
+    /// ```
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.policy.timeout = timeout;
         self
@@ -146,6 +186,17 @@ impl Server {
     /// accept (default 10 s). A connection that sends nothing, or only part
     /// of a head or of the preface, is closed then. `None` turns the bound
     /// off; any duration is accepted.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_core::Shutdown;
+    /// use winddown_server::Server;
+    ///
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let strict = Server::new(shutdown.clone()).header_read_timeout(Duration::from_secs(2));
+    /// let unbounded = Server::new(shutdown).header_read_timeout(None);
+    /// # drop((strict, unbounded));
+    /// ```
     pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.limits.header_read_timeout = timeout.into();
         self
@@ -160,6 +211,17 @@ impl Server {
     /// HTTP/2 with GOAWAY. A request is in progress until its response body
     /// has been sent, so a long stream is never cut by this. `None` turns
     /// the bound off; any duration is accepted.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_core::Shutdown;
+    /// use winddown_server::Server;
+    ///
+    /// // Behind a load balancer that keeps idle connections for 350 s.
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let server = Server::new(shutdown).idle_timeout(Duration::from_secs(360));
+    /// # drop(server);
+    /// ```
     pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.limits.idle_timeout = timeout.into();
         self
@@ -169,6 +231,19 @@ impl Server {
     /// without open streams. A peer that does not answer within the
     /// [keep-alive timeout](Self::http2_keep_alive_timeout) is gone, and the
     /// connection is closed. `None` (or zero) turns pings off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_core::Shutdown;
+    /// use winddown_server::Server;
+    ///
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let server = Server::new(shutdown)
+    ///     .http2_keep_alive_interval(Duration::from_secs(10))
+    ///     .http2_keep_alive_timeout(Duration::from_secs(5));
+    /// let without_pings = server.clone().http2_keep_alive_interval(None);
+    /// # drop((server, without_pings));
+    /// ```
     pub fn http2_keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
         self.limits.http2_keep_alive_interval = interval.into();
         self
@@ -176,6 +251,16 @@ impl Server {
 
     /// How long an HTTP/2 peer may take to answer a keep-alive ping
     /// (default 20 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_core::Shutdown;
+    /// use winddown_server::Server;
+    ///
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let server = Server::new(shutdown).http2_keep_alive_timeout(Duration::from_secs(5));
+    /// # drop(server);
+    /// ```
     pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
         self.limits.http2_keep_alive_timeout = timeout;
         self
@@ -193,6 +278,15 @@ impl Server {
     /// to make room. Connections being closed to make room may briefly
     /// exceed the limit. The same happens when `accept` fails because the
     /// process is out of file descriptors, with or without a limit.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_server::Server;
+    ///
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let server = Server::new(shutdown).max_connections(10_000);
+    /// # drop(server);
+    /// ```
     pub fn max_connections(mut self, max: impl Into<Option<usize>>) -> Self {
         // Zero would never accept anything: at least one.
         self.limits.max_connections = max.into().map(|max| max.max(1));
@@ -209,6 +303,47 @@ impl Server {
     /// Returns `Ok(())` once done and closed; errors only if the listener's
     /// address cannot be read. Cancel safe in the sense that dropping the
     /// future closes the listener and every connection at once.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use http::{Request, Response};
+    /// use hyper::body::Incoming;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// use tower::Layer;
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::DrainLayer;
+    /// use winddown_server::Server;
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let hello = tower::service_fn(|_: Request<Incoming>| async {
+    ///     Ok::<_, Infallible>(Response::new(String::from("hello")))
+    /// });
+    /// let service = DrainLayer::new(shutdown.clone()).layer(hello);
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let addr = listener.local_addr()?;
+    /// let server = Server::new(shutdown.clone()).serve(listener, service);
+    /// let run = tokio::spawn({
+    ///     let shutdown = shutdown.clone();
+    ///     async move { shutdown.run_until(server).await }
+    /// });
+    ///
+    /// let mut client = tokio::net::TcpStream::connect(addr).await?;
+    /// client
+    ///     .write_all(b"GET / HTTP/1.1\r\nhost: example\r\nconnection: close\r\n\r\n")
+    ///     .await?;
+    /// let mut answer = String::new();
+    /// client.read_to_string(&mut answer).await?;
+    /// assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    /// assert!(answer.ends_with("hello"), "{answer}");
+    ///
+    /// shutdown.trigger();
+    /// let report = run.await.expect("the shutdown ran");
+    /// assert_eq!(report.exit_code(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn serve<S, B>(self, listener: TcpListener, service: S) -> io::Result<()>
     where
         S: ServerService<B>,
@@ -411,6 +546,25 @@ impl Server {
 
     /// Like [`serve`](Self::serve), with a [`DrainLayer`](winddown_http::DrainLayer) (default settings)
     /// applied to `service` first.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use winddown_core::Shutdown;
+    /// use winddown_server::Server;
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let app: Router = Router::new().route("/", get(|| async { "hello" }));
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// # shutdown.trigger(); // here, to stop at once
+    /// let report = shutdown
+    ///     .run_until(Server::new(shutdown.clone()).serve_with_drain(listener, app))
+    ///     .await;
+    /// assert_eq!(report.exit_code(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn serve_with_drain<S, B>(self, listener: TcpListener, service: S) -> io::Result<()>
     where
         S: ServerService<B>,

@@ -24,12 +24,15 @@
 //!
 //! # Examples
 //!
-//! An echo handler (each text message is sent back):
+//! An echo handler (each text message is sent back), served on a real
+//! socket, and a client that sees the `1001` Close when draining starts:
 //!
 //! ```
 //! use axum::extract::ws::{Message, WebSocketUpgrade};
 //! use axum::response::Response;
 //! use axum::{Router, routing::get};
+//! use futures_util::{SinkExt, StreamExt};
+//! use tokio_tungstenite::tungstenite::{self, protocol::frame::coding::CloseCode};
 //! use winddown_core::Shutdown;
 //! use winddown_http::ws::DrainingWebSocket;
 //!
@@ -48,6 +51,8 @@
 //!     })
 //! }
 //!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let shutdown = Shutdown::builder().no_signals().build();
 //! let app: Router = Router::new().route(
 //!     "/ws",
@@ -56,6 +61,32 @@
 //!         move |ws: WebSocketUpgrade| echo(ws, shutdown)
 //!     }),
 //! );
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let addr = listener.local_addr()?;
+//! tokio::spawn(async move { axum::serve(listener, app).await });
+//!
+//! let stream = tokio::net::TcpStream::connect(addr).await?;
+//! let (mut client, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), stream).await?;
+//! client.send(tungstenite::Message::text("hi")).await?;
+//! assert_eq!(client.next().await.unwrap()?, tungstenite::Message::text("hi"));
+//! // The echo came through the wrapped socket, which counts in flight.
+//! assert_eq!(shutdown.in_flight_count(), 1);
+//!
+//! shutdown.trigger();
+//! let run = tokio::spawn({
+//!     let shutdown = shutdown.clone();
+//!     async move { shutdown.run().await }
+//! });
+//! match client.next().await.unwrap()? {
+//!     tungstenite::Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Away),
+//!     other => panic!("expected a Close frame, got {other:?}"),
+//! }
+//! // Reading on sends the client's answering Close; the drain waited for it.
+//! while let Some(Ok(_)) = client.next().await {}
+//! let report = run.await?;
+//! assert_eq!(report.abandoned, 0);
+//! # Ok(())
+//! # }
 //! ```
 
 use std::fmt;
@@ -107,6 +138,18 @@ pub struct DrainingWebSocket {
 
 impl DrainingWebSocket {
     /// Wraps `socket`; it counts as one request in flight until dropped.
+    ///
+    /// ```
+    /// use axum::extract::ws::WebSocket;
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::ws::DrainingWebSocket;
+    ///
+    /// async fn handle(socket: WebSocket, shutdown: Shutdown) {
+    ///     let socket = DrainingWebSocket::new(socket, &shutdown);
+    ///     assert!(shutdown.in_flight_count() >= 1);
+    ///     socket.close().await;
+    /// }
+    /// ```
     pub fn new(socket: WebSocket, shutdown: &Shutdown) -> Self {
         let mut this = Self::untracked(socket, shutdown);
         this.guard = Some(shutdown.in_flight_guard());
@@ -117,6 +160,17 @@ impl DrainingWebSocket {
     /// wait for it and never counts it as abandoned. It is still closed
     /// with `1001` at drain start if the handler calls
     /// [`close`](Self::close).
+    ///
+    /// ```
+    /// use axum::extract::ws::WebSocket;
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::ws::DrainingWebSocket;
+    ///
+    /// // A best-effort feed the drain should not wait for.
+    /// fn wrap(socket: WebSocket, shutdown: &Shutdown) -> DrainingWebSocket {
+    ///     DrainingWebSocket::untracked(socket, shutdown)
+    /// }
+    /// ```
     pub fn untracked(socket: WebSocket, shutdown: &Shutdown) -> Self {
         DrainingWebSocket {
             socket,
@@ -152,6 +206,18 @@ impl DrainingWebSocket {
 
     /// Whether draining has started: the handler should stop and call
     /// [`close`](Self::close).
+    ///
+    /// ```
+    /// use winddown_http::ws::DrainingWebSocket;
+    ///
+    /// async fn handle(mut socket: DrainingWebSocket) {
+    ///     while let Some(Ok(_message)) = socket.recv().await {}
+    ///     if socket.is_draining() {
+    ///         // The server is going away, not the peer.
+    ///     }
+    ///     socket.close().await;
+    /// }
+    /// ```
     pub fn is_draining(&self) -> bool {
         self.draining_seen || self.shutdown.state() >= winddown_core::State::Draining
     }
@@ -162,6 +228,19 @@ impl DrainingWebSocket {
     /// # Cancel safety
     ///
     /// Cancel safe: no message is lost if the future is dropped.
+    ///
+    /// ```
+    /// use axum::extract::ws::Message;
+    /// use winddown_http::ws::DrainingWebSocket;
+    ///
+    /// async fn count_texts(socket: &mut DrainingWebSocket) -> usize {
+    ///     let mut texts = 0;
+    ///     while let Some(Ok(message)) = socket.recv().await {
+    ///         texts += usize::from(matches!(message, Message::Text(_)));
+    ///     }
+    ///     texts
+    /// }
+    /// ```
     pub async fn recv(&mut self) -> Option<Result<Message, axum::Error>> {
         if self.peer_gone || self.is_draining() {
             return None;
@@ -186,6 +265,15 @@ impl DrainingWebSocket {
     /// # Cancel safety
     ///
     /// Not cancel safe: the message may be partly sent.
+    ///
+    /// ```
+    /// use axum::extract::ws::Message;
+    /// use winddown_http::ws::DrainingWebSocket;
+    ///
+    /// async fn greet(socket: &mut DrainingWebSocket) -> Result<(), axum::Error> {
+    ///     socket.send(Message::Text("hello".into())).await
+    /// }
+    /// ```
     pub async fn send(&mut self, message: Message) -> Result<(), axum::Error> {
         self.socket.send(message).await
     }
@@ -199,6 +287,18 @@ impl DrainingWebSocket {
     ///
     /// Call it when [`recv`](Self::recv) returned `None`. Before draining
     /// it closes the same way: the server is going away.
+    ///
+    /// ```
+    /// use winddown_http::ws::{Closed, DrainingWebSocket};
+    ///
+    /// async fn finish(socket: DrainingWebSocket) {
+    ///     match socket.close().await {
+    ///         Closed::ByPeer | Closed::GoingAway => {}
+    ///         Closed::Unanswered | Closed::Cut => eprintln!("the peer did not answer the Close"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// ```
     pub async fn close(mut self) -> Closed {
         if self.peer_gone {
             return Closed::ByPeer;
