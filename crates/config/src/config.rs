@@ -92,6 +92,13 @@ pub struct Config {
 }
 
 /// `[server]`: where the service listens.
+///
+/// ```
+/// use winddown_config::Config;
+///
+/// let config = Config::load_from(None, [("APP__SERVER__ADDR", "127.0.0.1:3000")]).unwrap();
+/// assert_eq!(config.server.addr.port(), 3000);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -114,6 +121,17 @@ impl Default for ServerConfig {
 /// [`builder`](Self::builder) turns it into a [`ShutdownBuilder`];
 /// `drain_layer` (feature `http`) turns the HTTP parts (`retry_after`,
 /// `exempt_paths`) into the drain layer.
+///
+/// ```
+/// use std::time::Duration;
+/// use winddown_config::Config;
+///
+/// let env = [("APP__SHUTDOWN__DRAIN_TIMEOUT", "10s")];
+/// let config = Config::load_from(None, env).unwrap();
+/// assert_eq!(config.shutdown.drain_timeout, Duration::from_secs(10));
+/// let shutdown = config.shutdown.builder().no_signals().build();
+/// # drop(shutdown);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -249,6 +267,14 @@ impl From<&ShutdownConfig> for ShutdownBuilder {
 
 /// What a shutdown budget that does not fit does; see
 /// [`Config::check_budget`](crate::Config::check_budget).
+///
+/// ```
+/// use winddown_config::{BudgetCheck, Config};
+///
+/// let config = Config::load_from(None, [("APP__SHUTDOWN__BUDGET_CHECK", "error")]).unwrap();
+/// assert_eq!(config.shutdown.budget_check, BudgetCheck::Error);
+/// assert_eq!(BudgetCheck::default(), BudgetCheck::Warn);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetCheck {
@@ -265,6 +291,20 @@ pub enum BudgetCheck {
 ///
 /// Its `Debug` shows the Pushgateway URL with any user information as `***`
 /// (a loaded configuration has none: such a URL is refused).
+///
+/// ```
+/// use std::time::Duration;
+/// use winddown_config::Config;
+///
+/// let env = [
+///     ("APP__METRICS__LINGER", "5s"),
+///     ("APP__METRICS__PUSHGATEWAY", "http://pushgateway:9091"),
+/// ];
+/// let config = Config::load_from(None, env).unwrap();
+/// assert_eq!(config.metrics.linger, Duration::from_secs(5));
+/// assert_eq!(config.metrics.pushgateway.as_deref(), Some("http://pushgateway:9091"));
+/// assert_eq!(config.metrics.textfile, None);
+/// ```
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -332,6 +372,13 @@ impl fmt::Debug for MetricsConfig {
 }
 
 /// `[log]`
+///
+/// ```
+/// use winddown_config::{Config, LogFormat};
+///
+/// let config = Config::load_from(None, [("APP__LOG__FORMAT", "json")]).unwrap();
+/// assert_eq!(config.log.format, LogFormat::Json);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -341,6 +388,14 @@ pub struct LogConfig {
 }
 
 /// The log line format.
+///
+/// ```
+/// use winddown_config::{Config, LogFormat};
+///
+/// assert_eq!(LogFormat::default(), LogFormat::Text);
+/// let error = Config::load_from(None, [("APP__LOG__FORMAT", "yaml")]).unwrap_err();
+/// assert!(error.to_string().contains("log.format"), "{error}");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {

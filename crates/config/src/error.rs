@@ -16,6 +16,13 @@ pub const EX_CONFIG: i32 = 78;
 ///
 /// Displays as the suffix of an error message: ` (from APP__SERVER__ADDR)`,
 /// ` (in config/default.toml)`, or nothing for a default.
+///
+/// ```
+/// use winddown_config::Origin;
+///
+/// assert_eq!(Origin::Env("APP__SERVER__ADDR".into()).to_string(), " (from APP__SERVER__ADDR)");
+/// assert_eq!(Origin::Default.to_string(), "");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Origin {

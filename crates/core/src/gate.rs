@@ -283,12 +283,40 @@ pub struct Admission {
 impl Admission {
     /// Whether shutdown has been triggered: one atomic load.
     #[inline]
+    ///
+    /// ```
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let admission = shutdown.request_gate().try_admit().unwrap();
+    /// assert!(!admission.is_shutting_down());
+    /// shutdown.trigger();
+    /// // An HTTP/1 response now carries `Connection: close`.
+    /// assert!(admission.is_shutting_down());
+    /// ```
     pub fn is_shutting_down(&self) -> bool {
         self.gate.signals.cell.is_triggered()
     }
 
     /// Whether draining has ended: one atomic load.
     #[inline]
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let shutdown = winddown_core::Shutdown::builder()
+    ///     .no_signals()
+    ///     .drain_timeout(Duration::from_secs(1))
+    ///     .build();
+    /// let admission = shutdown.request_gate().try_admit().unwrap();
+    /// shutdown.trigger();
+    /// let run = tokio::spawn({ let s = shutdown.clone(); async move { s.run().await } });
+    /// assert!(!admission.is_drain_ended());
+    /// shutdown.drain_ended().await; // the admission held the drain to its timeout
+    /// assert!(admission.is_drain_ended());
+    /// drop(admission);
+    /// assert_eq!(run.await.unwrap().abandoned, 1);
+    /// # }
+    /// ```
     pub fn is_drain_ended(&self) -> bool {
         self.gate.signals.is_drain_ended()
     }

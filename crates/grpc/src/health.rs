@@ -160,7 +160,8 @@ impl Health for DrainingHealth {
 
 /// The `Watch` stream of [`DrainingHealth`]: the reporter's statuses, a
 /// `NOT_SERVING` as soon as shutdown is triggered, and the end when the
-/// sequence is done.
+/// sequence is done. See [`health_reporter`] for an example of the
+/// service it comes from.
 ///
 /// # Cancel safety
 ///

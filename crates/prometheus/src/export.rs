@@ -82,6 +82,8 @@ pub struct FinalExport {
 }
 
 /// What a [`FinalExport`] did.
+///
+/// See [`FinalExport::new`] for an example.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ExportReport {

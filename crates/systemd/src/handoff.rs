@@ -221,6 +221,22 @@ impl Handoff {
     /// process is then stopped), the new process cannot be started, exits,
     /// or is not ready within the [ready timeout](Self::ready_timeout). This
     /// process then goes on serving.
+    ///
+    /// ```
+    /// use winddown_systemd::handoff::{Handoff, HandoffError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let handoff = Handoff::new(shutdown.clone(), &listener)?;
+    /// // Once shutdown has started there is nothing left to hand off.
+    /// shutdown.trigger();
+    /// let error = handoff.hand_off().await.unwrap_err();
+    /// assert!(matches!(error, HandoffError::ShuttingDown(_)));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn hand_off(&self) -> Result<u32, HandoffError> {
         if let Some(reason) = self.shutdown.reason() {
             return Err(HandoffError::ShuttingDown(reason));

@@ -62,6 +62,17 @@ pub struct Notifier {
 impl Notifier {
     /// A notifier following `shutdown`, with the
     /// [default margin](DEFAULT_EXTEND_MARGIN).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use winddown_core::Shutdown;
+    /// use winddown_systemd::Notifier;
+    ///
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// // Room for a 5 s metrics linger after the deadline.
+    /// let notifier = Notifier::new(shutdown).extend_margin(Duration::from_secs(7));
+    /// # drop(notifier);
+    /// ```
     pub fn new(shutdown: Shutdown) -> Notifier {
         Notifier {
             shutdown,
@@ -140,6 +151,20 @@ impl Notifier {
     ///
     /// A shutdown after a [hand-off](crate::handoff) sends nothing: the new
     /// process is the service's main process now.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_systemd::Notifier;
+    ///
+    /// // Without READY=1: a service whose unit is not `Type=notify`, or
+    /// // that sent it itself.
+    /// async fn serve(shutdown: Shutdown) {
+    ///     let follow = tokio::spawn(Notifier::new(shutdown.clone()).follow());
+    ///     let report = shutdown.run().await;
+    ///     follow.await.expect("done was announced");
+    ///     std::process::exit(report.exit_code());
+    /// }
+    /// ```
     pub async fn follow(self) {
         let mut failed = false;
         for state in [
@@ -174,6 +199,20 @@ impl Notifier {
     /// # Panics
     ///
     /// Outside a tokio runtime, like `tokio::spawn`.
+    ///
+    /// ```
+    /// use winddown_core::Shutdown;
+    /// use winddown_systemd::Notifier;
+    ///
+    /// async fn serve(shutdown: Shutdown, listener: tokio::net::TcpListener) {
+    ///     // Once the listener is bound: READY=1, then each state.
+    ///     let notifier = Notifier::new(shutdown.clone()).spawn();
+    ///     # drop(listener);
+    ///     let report = shutdown.run().await;
+    ///     notifier.await.expect("done was announced");
+    ///     std::process::exit(report.exit_code());
+    /// }
+    /// ```
     pub fn spawn(self) -> JoinHandle<()> {
         if let Err(error) = self.ready() {
             warn!(target: "winddown", %error, "sd_notify: cannot notify the service manager");

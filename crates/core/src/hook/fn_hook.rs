@@ -7,6 +7,16 @@ use std::time::Duration;
 use crate::{BoxError, HookContext, Phase, ShutdownHook};
 
 /// A hook made from a closure; see [`hook_fn`].
+///
+/// ```
+/// use std::time::Duration;
+/// use winddown_core::{FnHook, Phase, hook_fn};
+///
+/// let hook: FnHook<_> = hook_fn("flush", |_ctx| async { Ok(()) })
+///     .phase(Phase::FLUSH)
+///     .timeout(Duration::from_secs(2));
+/// # drop(hook);
+/// ```
 #[must_use = "a hook does nothing until it is registered"]
 pub struct FnHook<F> {
     // Not a `String`: 8 bytes less in every registered hook.

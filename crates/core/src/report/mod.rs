@@ -111,6 +111,22 @@ impl fmt::Display for HookOutcome {
 }
 
 /// One hook's line in the [`ShutdownReport`].
+///
+/// ```
+/// use winddown_core::{HookOutcome, Phase, Shutdown, hook_fn};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let shutdown = Shutdown::builder().no_signals().build();
+/// shutdown.register(hook_fn("db", |_ctx| async { Ok(()) })).unwrap();
+/// shutdown.trigger();
+/// let report = shutdown.run().await;
+/// let record = &report.hooks[0];
+/// assert_eq!(record.name, "db");
+/// assert_eq!(record.phase, Phase::CLOSE);
+/// assert_eq!(record.outcome, HookOutcome::Ok);
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HookRecord {
     /// The hook's name.

@@ -18,7 +18,8 @@ pin_project! {
     /// Response future of [`Drain`](super::Drain).
     ///
     /// It holds the request's admission (dropped with it) until the
-    /// response is ready, then hands it to the [`DrainBody`].
+    /// response is ready, then hands it to the [`DrainBody`]. See the
+    /// [module docs](super) for an example.
     //
     // Plain `Option`s rather than an enum of the kinds of request: with the
     // inner future in an enum variant, or a tag beside the admission, every

@@ -48,6 +48,24 @@ use tower::Service;
 use winddown_core::Shutdown;
 
 /// What a [`Probe`] reports.
+///
+/// ```
+/// use http::StatusCode;
+/// use http_body_util::Full;
+/// use tower::ServiceExt;
+/// use winddown_http::{Probe, ProbeKind};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let shutdown = winddown_core::Shutdown::builder().no_signals().build();
+/// let ready = Probe::new(shutdown.clone(), ProbeKind::Readiness);
+/// let alive = Probe::new(shutdown.clone(), ProbeKind::Liveness);
+/// shutdown.trigger();
+/// let get = || http::Request::new(Full::<bytes::Bytes>::default());
+/// assert_eq!(ready.oneshot(get()).await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+/// assert_eq!(alive.oneshot(get()).await.unwrap().status(), StatusCode::OK);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProbeKind {

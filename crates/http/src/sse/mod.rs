@@ -107,6 +107,22 @@ impl<B> EndOnDrain<B> {
     /// Wraps `body`, an event stream, to end when `shutdown` starts
     /// draining (at once if it already has), telling clients to reconnect
     /// after 5 s.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use http_body_util::{BodyExt, Full};
+    /// use winddown_core::Shutdown;
+    /// use winddown_http::sse::EndOnDrain;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let shutdown = Shutdown::builder().no_signals().build();
+    /// let events = Full::new(Bytes::from("data: 1\n\n"));
+    /// let mut body = EndOnDrain::new(events, &shutdown);
+    /// let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    /// assert_eq!(first, "data: 1\n\n");
+    /// # }
+    /// ```
     pub fn new(body: B, shutdown: &Shutdown) -> Self {
         EndOnDrain {
             inner: body,

@@ -103,6 +103,8 @@ const REASON: &str = "server shutting down";
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// How a [`DrainingWebSocket`] ended, from [`close`](DrainingWebSocket::close).
+///
+/// See [`close`](DrainingWebSocket::close) for an example.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Closed {

@@ -10,7 +10,8 @@ use http_body::{Body, Frame, SizeHint};
 
 use crate::recorder::Shared;
 
-/// The body of a [`MetricsService`](super::MetricsService) response.
+/// The body of a [`MetricsService`](super::MetricsService) response; see
+/// its docs for an example.
 ///
 /// The scrape counts as served when the connection has taken the rendered
 /// text and dropped the body, not when the handler returned.

@@ -11,6 +11,8 @@ use winddown_core::Reason;
 /// keeps serving (unless it is shutting down).
 #[derive(Debug)]
 #[non_exhaustive]
+///
+/// See [`Handoff::hand_off`](super::Handoff::hand_off) for an example.
 pub enum HandoffError {
     /// The shutdown had started (or started while waiting): no hand-off.
     ShuttingDown(Reason),
