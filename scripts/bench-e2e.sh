@@ -7,7 +7,8 @@
 #      any layer (the baseline), with the DrainLayer through `Router::layer`,
 #      with it around the whole router, with tower-http's in-flight counting
 #      layer through `Router::layer` (a peer in the same position), and on
-#      winddown-server without and with the DrainLayer, and on hyper-util's
+#      winddown-server without and with the DrainLayer (through
+#      `Router::layer` and around the router), and on hyper-util's
 #      auto server with hyper's HTTP/1 header read timer (equal protection
 #      against slow clients). One server per variant runs for the
 #      whole section; the variants take turns, BENCH_ROUNDS rounds of
@@ -156,6 +157,7 @@ NAMES=()
 if section throughput; then
 # The layer on winddown-server, against the same server without it.
 SERVER_RATIO=""
+OUTER_SERVER_RATIO=""
 # winddown-server against hyper-util's server with hyper's header read timer,
 # and against axum::serve with TCP_NODELAY (the server's socket setting).
 HYPER_RATIO=""
@@ -163,7 +165,7 @@ NODELAY_RATIO=""
 # The layer through `Router::layer` against tower-http's in-flight layer in
 # the same position, round by round.
 PEER_RATIO=""
-VARIANTS=("bare|--no-layer" "bare-nodelay|--no-layer-nodelay" "layer|" "layer-outer|--outer" "in-flight-peer|--in-flight-peer" "hyper-timer|--hyper-timer" "server|--server-no-layer" "layer+server|--server")
+VARIANTS=("bare|--no-layer" "bare-nodelay|--no-layer-nodelay" "layer|" "layer-outer|--outer" "in-flight-peer|--in-flight-peer" "hyper-timer|--hyper-timer" "server|--server-no-layer" "layer+server|--server" "outer+server|--server-outer")
 for variant in "${VARIANTS[@]}"; do
     name="${variant%%|*}"
     flag="${variant#*|}"
@@ -203,6 +205,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         line+="$(printf ' %s %.0f/%.2fms' "$name" "$rps" "$p99")"
     done
     SERVER_RATIO+=" $(awk -v a="${ROUND_RPS[layer+server]}" -v b="${ROUND_RPS[server]}" 'BEGIN { print a / b }')"
+    OUTER_SERVER_RATIO+=" $(awk -v a="${ROUND_RPS[outer+server]}" -v b="${ROUND_RPS[server]}" 'BEGIN { print a / b }')"
     HYPER_RATIO+=" $(awk -v a="${ROUND_RPS[server]}" -v b="${ROUND_RPS[hyper-timer]}" 'BEGIN { print a / b }')"
     NODELAY_RATIO+=" $(awk -v a="${ROUND_RPS[server]}" -v b="${ROUND_RPS[bare-nodelay]}" 'BEGIN { print a / b }')"
     PEER_RATIO+=" $(awk -v a="${ROUND_RPS[layer]}" -v b="${ROUND_RPS[in-flight-peer]}" 'BEGIN { print a / b }')"
@@ -299,6 +302,7 @@ echo "|---|---|---|"
 for name in "${NAMES[@]}"; do
     vs_server=""
     [[ "$name" == "layer+server" ]] && vs_server="; $(median_of "$SERVER_RATIO" "%.3f")× server"
+    [[ "$name" == "outer+server" ]] && vs_server="; $(median_of "$OUTER_SERVER_RATIO" "%.3f")× server"
     [[ "$name" == "server" ]] && vs_server="; $(median_of "$HYPER_RATIO" "%.3f")× hyper-timer; $(median_of "$NODELAY_RATIO" "%.3f")× bare-nodelay"
     [[ "$name" == "layer" ]] && vs_server="; $(median_of "$PEER_RATIO" "%.3f")× in-flight-peer"
     echo "| hello-world, $name: throughput (median of $ROUNDS × ${DURATION}s) | $(median_of "${RPS[$name]}" "%.0f") req/s | $(median_of "${RATIO[$name]}" "%.3f")× bare (median of per-round ratios)$vs_server |"

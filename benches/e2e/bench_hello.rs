@@ -1,4 +1,4 @@
-//! Run with `cargo run --release --example bench_hello -- [--no-layer | --no-layer-nodelay | --server | --server-no-layer | --outer | --in-flight-peer | --hyper-timer]`
+//! Run with `cargo run --release --example bench_hello -- [--no-layer | --no-layer-nodelay | --server | --server-outer | --server-no-layer | --outer | --in-flight-peer | --hyper-timer]`
 //!
 //! The hello-world service of the end-to-end benchmarks
 //! (`scripts/bench-e2e.sh`). It binds 127.0.0.1:0, prints
@@ -11,6 +11,8 @@
 //!   socket (as winddown's server and `--hyper-timer` set it);
 //! - `--server`: the router with the layer, served by `winddown_server`
 //!   (connection draining, HTTP/1.1 and HTTP/2);
+//! - `--server-outer`: the layer around the whole router
+//!   (`DrainLayer::layer(router)`), served by `winddown_server`;
 //! - `--server-no-layer`: the router without the layer, on `winddown_server`;
 //! - `--outer`: the layer around the whole router (`DrainLayer::layer(router)`)
 //!   rather than through `Router::layer`, served by `axum::serve`;
@@ -129,6 +131,11 @@ async fn main() -> std::io::Result<()> {
             let serve = winddown_server::serve(listener, service, shutdown.clone());
             shutdown.run_until(serve).await
         }
+        "--server-outer" => {
+            let service = DrainLayer::new(shutdown.clone()).layer(router);
+            let serve = winddown_server::serve(listener, service, shutdown.clone());
+            shutdown.run_until(serve).await
+        }
         "--server-no-layer" => {
             let serve = winddown_server::serve(listener, router, shutdown.clone());
             shutdown.run_until(serve).await
@@ -165,7 +172,7 @@ async fn main() -> std::io::Result<()> {
         }
         other => {
             eprintln!(
-                "unknown argument {other:?}: expected --no-layer, --no-layer-nodelay, --server, --server-no-layer, --outer, --in-flight-peer or --hyper-timer"
+                "unknown argument {other:?}: expected --no-layer, --no-layer-nodelay, --server, --server-outer, --server-no-layer, --outer, --in-flight-peer or --hyper-timer"
             );
             std::process::exit(2);
         }

@@ -28,6 +28,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tower::Layer;
 use winddown::config::{BUDGET_MARGIN, Config};
 use winddown::http::Probe;
 use winddown::prometheus::PrometheusMetrics;
@@ -82,17 +83,20 @@ async fn serve(config: Config, inherited: Option<std::net::TcpListener>) {
         error.exit();
     }
 
-    let app = Router::new()
+    let routes = Router::new()
         .route("/", get(|| async { "hello from {{project-name}}\n" }))
         .route("/slow", get(slow))
         .route("/jobs", post(submit_job))
         .with_state(jobs)
         .route_service("/healthz", Probe::liveness(shutdown.clone()))
         .route_service("/readyz", Probe::readiness(shutdown.clone()))
-        .route_service("/metrics", metrics.service())
-        // 503 + Retry-After (`shutdown.retry_after`) while draining, except
-        // for `shutdown.exempt_paths`.
-        .layer(config.shutdown.drain_layer(&shutdown));
+        .route_service("/metrics", metrics.service());
+    // 503 + Retry-After (`shutdown.retry_after`) while draining, except for
+    // `shutdown.exempt_paths`. Around the whole router rather than through
+    // `Router::layer`: every request the server takes goes through it,
+    // whatever route it reaches (a route added after `Router::layer` would
+    // not), and axum does not clone the layer for each request.
+    let app = config.shutdown.drain_layer(&shutdown).layer(routes);
 
     let mut server = Server::new(shutdown.clone());
     let is_inherited = inherited.is_some();
