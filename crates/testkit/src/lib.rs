@@ -3,7 +3,10 @@
 //! in cleanup until released.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use tracing::subscriber::Interest;
+use tracing::{Dispatch, Event, Metadata, Subscriber, span};
 
 use tokio::sync::oneshot;
 use winddown_core::Shutdown;
@@ -24,7 +27,12 @@ pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
 
 impl LogCapture {
     /// A subscriber writing into this capture.
+    ///
+    /// It sees every event of the thread it is the default of, whatever
+    /// other tests of the same process do at the same time: see
+    /// [`keep_callsites_open`].
     pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + use<> {
+        keep_callsites_open();
         let writer = self.clone();
         tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
@@ -89,4 +97,57 @@ pub fn hold_in_cleanup(shutdown: &Shutdown) -> oneshot::Sender<()> {
         })
         .expect("hooks are registered before the trigger");
     release
+}
+
+/// Keeps two inert dispatchers registered for the rest of the process, so
+/// that a capture installed on one thread (`with_default`) gets the events
+/// of its callsites even when another thread, without a subscriber, reaches
+/// such a callsite first.
+///
+/// `tracing` decides once per callsite, for the whole process, whether any
+/// subscriber may want its events. While exactly one dispatcher is
+/// registered it asks only the default of the thread that reaches the
+/// callsite first: a test thread without a subscriber then switches the
+/// callsite off for every thread, a capturing one included, and the capture
+/// misses the event. With two more dispatchers registered, each answering
+/// "maybe, ask me each time", the question goes to every registered
+/// dispatcher and a callsite is never switched off; each event is then
+/// offered to the default subscriber of the thread that emits it, as usual.
+///
+/// ```
+/// // Called by `LogCapture::subscriber`; idempotent.
+/// winddown_testkit::keep_callsites_open();
+/// winddown_testkit::keep_callsites_open();
+/// tracing::info!("no subscriber on this thread: nothing to see");
+/// ```
+pub fn keep_callsites_open() {
+    static ANCHORS: OnceLock<[Dispatch; 2]> = OnceLock::new();
+    ANCHORS.get_or_init(|| [Dispatch::new(Inert), Dispatch::new(Inert)]);
+}
+
+/// A subscriber that wants nothing but keeps every callsite asking.
+struct Inert;
+
+impl Subscriber for Inert {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::sometimes()
+    }
+
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        false
+    }
+
+    fn new_span(&self, _: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &span::Id, _: &span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &span::Id, _: &span::Id) {}
+
+    fn event(&self, _: &Event<'_>) {}
+
+    fn enter(&self, _: &span::Id) {}
+
+    fn exit(&self, _: &span::Id) {}
 }
