@@ -207,8 +207,7 @@ fn endless_stream() -> impl tower::Service<
 > + Clone {
     service_fn(|_: Request<()>| async {
         let frames =
-            futures_util::stream::iter([Ok(http_body::Frame::data(Bytes::from("message")))])
-                .chain(futures_util::stream::pending());
+            futures_util::stream::iter([Ok(message())]).chain(futures_util::stream::pending());
         Ok::<_, Infallible>(Response::new(http_body_util::StreamBody::new(
             Box::pin(frames) as EndlessFrames,
         )))
@@ -370,6 +369,7 @@ where
     frames
 }
 
+/// The one message the streaming answers give.
 fn message() -> http_body::Frame<Bytes> {
     http_body::Frame::data(Bytes::from("message"))
 }
