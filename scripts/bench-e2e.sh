@@ -130,6 +130,9 @@ now_us() {
     echo "$t"
 }
 
+# quotient A B: A / B, for the per-round ratios.
+quotient() { awk -v a="$1" -v b="$2" 'BEGIN { print a / b }'; }
+
 # to_ms VALUE: wrk's "1.23ms" / "850.00us" / "1.01s" in milliseconds.
 to_ms() {
     awk -v v="$1" 'BEGIN {
@@ -200,15 +203,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
         RPS[$name]="${RPS[$name]:-} $rps"
         P99[$name]="${P99[$name]:-} $p99"
         # Against the bare run of the same round: drift between rounds cancels.
-        RATIO[$name]="${RATIO[$name]:-} $(awk -v a="$rps" -v b="${ROUND_RPS[bare]}" 'BEGIN { print a / b }')"
-        P99_RATIO[$name]="${P99_RATIO[$name]:-} $(awk -v a="$p99" -v b="${ROUND_P99[bare]}" 'BEGIN { print a / b }')"
+        RATIO[$name]="${RATIO[$name]:-} $(quotient "$rps" "${ROUND_RPS[bare]}")"
+        P99_RATIO[$name]="${P99_RATIO[$name]:-} $(quotient "$p99" "${ROUND_P99[bare]}")"
         line+="$(printf ' %s %.0f/%.2fms' "$name" "$rps" "$p99")"
     done
-    SERVER_RATIO+=" $(awk -v a="${ROUND_RPS[layer+server]}" -v b="${ROUND_RPS[server]}" 'BEGIN { print a / b }')"
-    OUTER_SERVER_RATIO+=" $(awk -v a="${ROUND_RPS[outer+server]}" -v b="${ROUND_RPS[server]}" 'BEGIN { print a / b }')"
-    HYPER_RATIO+=" $(awk -v a="${ROUND_RPS[server]}" -v b="${ROUND_RPS[hyper-timer]}" 'BEGIN { print a / b }')"
-    NODELAY_RATIO+=" $(awk -v a="${ROUND_RPS[server]}" -v b="${ROUND_RPS[bare-nodelay]}" 'BEGIN { print a / b }')"
-    PEER_RATIO+=" $(awk -v a="${ROUND_RPS[layer]}" -v b="${ROUND_RPS[in-flight-peer]}" 'BEGIN { print a / b }')"
+    SERVER_RATIO+=" $(quotient "${ROUND_RPS[layer+server]}" "${ROUND_RPS[server]}")"
+    OUTER_SERVER_RATIO+=" $(quotient "${ROUND_RPS[outer+server]}" "${ROUND_RPS[server]}")"
+    HYPER_RATIO+=" $(quotient "${ROUND_RPS[server]}" "${ROUND_RPS[hyper-timer]}")"
+    NODELAY_RATIO+=" $(quotient "${ROUND_RPS[server]}" "${ROUND_RPS[bare-nodelay]}")"
+    PEER_RATIO+=" $(quotient "${ROUND_RPS[layer]}" "${ROUND_RPS[in-flight-peer]}")"
     echo "   round $round:$line"
 done
 for name in "${NAMES[@]}"; do
