@@ -52,7 +52,7 @@ pin_project! {
     /// The response body of [`Drain`](super::Drain).
     ///
     /// For a counted request it holds the request's admission (its place in
-    /// flight) until the body has ended or is dropped, and it ends the body with a
+    /// flight) until the body has ended (or given its trailers) or is dropped, and it ends the body with a
     /// [`DrainEnded`] error if the drain ends first (a native gRPC call's body
     /// over HTTP/2 with `UNAVAILABLE` trailers). For a 503 it is the
     /// short plain-text message; for a gRPC refusal it is empty.
@@ -383,7 +383,16 @@ where
             return drain_ended(this.inner, this.admission, this.side);
         }
         match body.poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(Some(Ok(frame))) => {
+                // Trailers are the message's last frame, whether or not the
+                // body says it has ended (`StreamBody` never does): the
+                // request leaves the count, and the drain's end no longer
+                // cuts it.
+                if frame.is_trailers() {
+                    *this.admission = None;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
             Poll::Ready(None) => {
                 // Ended: the request leaves the count. The inner body is
                 // let go with this one; polled again, it answers as it

@@ -25,8 +25,9 @@
 //!   `Connection: close` on HTTP/1.
 //! - **In flight**: every other request is admitted through the shutdown's
 //!   [`RequestGate`](winddown_core::RequestGate) and counts from the call
-//!   until its response body has been fully sent or dropped, so a streaming
-//!   response holds the drain open until its last byte. Draining waits on
+//!   until its response body has ended (its end, or its trailers, which are
+//!   a message's last frame) or been dropped, so a streaming response holds
+//!   the drain open until its last byte. Draining waits on
 //!   this count. Admission and counting are one atomic operation each way.
 //! - **Drain end**: when the drain ends (by completion or by its timeout), a
 //!   response still streaming is cut: its body ends with a [`DrainEnded`]
@@ -34,8 +35,9 @@
 //!   HTTP/2 stream; a native gRPC call's body (a server stream) over HTTP/2
 //!   ends with trailers `grpc-status: 14` (`UNAVAILABLE`) instead, so the
 //!   client reads a status it retries elsewhere rather than `INTERNAL`. A
-//!   body that already says it has ended (`is_end_stream`) when the drain
-//!   ends is not cut: it ends as it would have. A handler that
+//!   body that already gave its trailers, or says it has ended
+//!   (`is_end_stream`), when the drain ends is not cut: it ends as it would
+//!   have. A handler that
 //!   has not produced its response by then is answered `503` (gRPC:
 //!   `UNAVAILABLE`). Either way the request was counted as abandoned in the
 //!   [`ShutdownReport`](winddown_core::ShutdownReport).
