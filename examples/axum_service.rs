@@ -30,7 +30,7 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use winddown::Shutdown;
 use winddown::http::sse::EndOnDrain;
-use winddown::http::ws::DrainingWebSocket;
+use winddown::http::ws;
 use winddown::http::{DrainLayer, Probe};
 
 use crate::support::{addr, env_ms, print_progress, service_shutdown};
@@ -63,9 +63,8 @@ async fn events(shutdown: Shutdown) -> impl axum::response::IntoResponse {
 
 /// A WebSocket echo: each text message is sent back. Counted in flight,
 /// closed with `1001` when draining starts.
-async fn echo(ws: WebSocketUpgrade, shutdown: Shutdown) -> axum::response::Response {
-    ws.on_upgrade(move |socket| async move {
-        let mut socket = DrainingWebSocket::new(socket, &shutdown);
+async fn echo(upgrade: WebSocketUpgrade, shutdown: Shutdown) -> axum::response::Response {
+    ws::on_upgrade(upgrade, &shutdown, |mut socket| async move {
         while let Some(Ok(message)) = socket.recv().await {
             if let Message::Text(text) = message
                 && socket.send(Message::Text(text)).await.is_err()

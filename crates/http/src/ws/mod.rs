@@ -3,7 +3,9 @@
 //!
 //! An upgraded connection outlives its `101 Switching Protocols` response,
 //! so the [`DrainLayer`](crate::DrainLayer) stops counting it once the
-//! upgrade is answered. Wrap the socket in a [`DrainingWebSocket`] and:
+//! upgrade is answered. Answer the upgrade with [`on_upgrade`], which hands
+//! the handler a [`DrainingWebSocket`] counted from before the `101` (or
+//! wrap the socket yourself with [`DrainingWebSocket::new`]), and:
 //!
 //! - it counts as one request **in flight** until it is dropped, so the
 //!   drain waits for it (opt out with [`DrainingWebSocket::untracked`]: the
@@ -34,11 +36,10 @@
 //! use futures_util::{SinkExt, StreamExt};
 //! use tokio_tungstenite::tungstenite::{self, protocol::frame::coding::CloseCode};
 //! use winddown_core::Shutdown;
-//! use winddown_http::ws::DrainingWebSocket;
+//! use winddown_http::ws;
 //!
-//! async fn echo(ws: WebSocketUpgrade, shutdown: Shutdown) -> Response {
-//!     ws.on_upgrade(move |socket| async move {
-//!         let mut socket = DrainingWebSocket::new(socket, &shutdown);
+//! async fn echo(upgrade: WebSocketUpgrade, shutdown: Shutdown) -> Response {
+//!     ws::on_upgrade(upgrade, &shutdown, |mut socket| async move {
 //!         while let Some(Ok(message)) = socket.recv().await {
 //!             if let Message::Text(text) = message {
 //!                 if socket.send(Message::Text(text)).await.is_err() {
@@ -92,7 +93,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use std::future::Future;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::response::Response;
 use winddown_core::{DrainEnded, InFlightGuard, Shutdown, StateReached};
 
 /// The reason sent with the `1001` Close frame.
@@ -101,6 +105,49 @@ const REASON: &str = "server shutting down";
 /// How long [`DrainingWebSocket::close`] waits for the peer's Close by
 /// default.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Answers a WebSocket upgrade: once upgraded, `handler` gets the socket as
+/// a [`DrainingWebSocket`], counted in flight until it is dropped.
+///
+/// The count starts here, before the `101 Switching Protocols` answer,
+/// while the upgrade request itself is still counted by the
+/// [`DrainLayer`](crate::DrainLayer): the connection never leaves the count
+/// between its request and its socket, so a drain that is waiting for that
+/// request also waits for the socket's `1001` Close. (With
+/// [`DrainingWebSocket::new`] in `WebSocketUpgrade::on_upgrade`, the count
+/// starts only when the upgraded socket is handed over: a drain that ends
+/// in between cuts the socket at once.) If the upgrade fails, the count
+/// ends with it.
+///
+/// See the [module docs](self) for an example served on a real socket.
+///
+/// ```
+/// use axum::extract::ws::WebSocketUpgrade;
+/// use axum::response::Response;
+/// use winddown_core::Shutdown;
+/// use winddown_http::ws;
+///
+/// async fn notifications(upgrade: WebSocketUpgrade, shutdown: Shutdown) -> Response {
+///     ws::on_upgrade(upgrade, &shutdown, |mut socket| async move {
+///         // Ends when the peer closes or draining starts.
+///         while let Some(Ok(_message)) = socket.recv().await {}
+///         socket.close().await;
+///     })
+/// }
+/// ```
+pub fn on_upgrade<F, Fut>(upgrade: WebSocketUpgrade, shutdown: &Shutdown, handler: F) -> Response
+where
+    F: FnOnce(DrainingWebSocket) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let guard = shutdown.in_flight_guard();
+    let shutdown = shutdown.clone();
+    upgrade.on_upgrade(move |socket| {
+        let mut socket = DrainingWebSocket::untracked(socket, &shutdown);
+        socket.guard = Some(guard);
+        handler(socket)
+    })
+}
 
 /// How a [`DrainingWebSocket`] ended, from [`close`](DrainingWebSocket::close).
 ///
@@ -140,6 +187,10 @@ pub struct DrainingWebSocket {
 
 impl DrainingWebSocket {
     /// Wraps `socket`; it counts as one request in flight until dropped.
+    ///
+    /// The count starts here, after the upgrade: [`on_upgrade`] starts it
+    /// before the `101` answer, so that the connection is never out of the
+    /// count in between.
     ///
     /// ```
     /// use axum::extract::ws::WebSocket;
