@@ -52,9 +52,10 @@ pin_project! {
     /// The response body of [`Drain`](super::Drain).
     ///
     /// For a counted request it holds the request's admission (its place in
-    /// flight) until the body has ended (or given its trailers) or is dropped, and it ends the body with a
-    /// [`DrainEnded`] error if the drain ends first (a native gRPC call's body
-    /// over HTTP/2 with `UNAVAILABLE` trailers). For a 503 it is the
+    /// flight) until the body has ended (or given its trailers) or is
+    /// dropped, and it ends the body with a [`DrainEnded`] error if the
+    /// drain ends first (a native gRPC call's body over HTTP/2 with
+    /// `UNAVAILABLE` trailers). For a 503 it is the
     /// short plain-text message; for a gRPC refusal it is empty.
     ///
     /// See the [module docs](super) for an example.

@@ -91,9 +91,8 @@
 //! ```
 
 use std::fmt;
-use std::time::Duration;
-
 use std::future::Future;
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
@@ -115,8 +114,8 @@ const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// between its request and its socket, so a drain that is waiting for that
 /// request also waits for the socket's `1001` Close. (With
 /// [`DrainingWebSocket::new`] in `WebSocketUpgrade::on_upgrade`, the count
-/// starts only when the upgraded socket is handed over: a drain that ends
-/// in between cuts the socket at once.) If the upgrade fails, the count
+/// starts only when the handler wraps the upgraded socket: a drain that
+/// ends before that cuts the socket at once.) If the upgrade fails, the count
 /// ends with it.
 ///
 /// See the [module docs](self) for an example served on a real socket.
