@@ -88,7 +88,8 @@ async fn an_upgrade_answered_while_draining_is_drained_with_a_1001_close() {
     shutdown.trigger();
     let report = timeout(BOUND, shutdown.run()).await.unwrap();
     // By the time the drain completed, the socket had been closed with its
-    // handshake: the drain waited for it.
+    // handshake: the drain waited for it. (One thread: the handler reports
+    // with no await after `close`, before the drain's task can run.)
     let (draining, closed) = closed_rx.try_recv().expect("closed before the drain ended");
     assert!(draining);
     assert_eq!(closed, Closed::GoingAway, "{report}");
