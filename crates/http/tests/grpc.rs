@@ -482,8 +482,8 @@ async fn a_stream_whose_producer_the_drain_end_stops_is_cut_not_ended() {
 /// second status after the call's own).
 #[tokio::test(start_paused = true)]
 async fn a_body_that_gave_its_trailers_has_ended_though_it_does_not_say_so() {
-    let says_so = |_: &Shutdown| answering(|| vec![message(), status("0")], false);
-    let does_not = |_: &Shutdown| {
+    let says_so = |_: Shutdown| answering(|| vec![message(), status("0")], false);
+    let does_not = |_: Shutdown| {
         service_fn(|_: Request<()>| async {
             let frames = futures_util::stream::iter([Ok(message()), Ok(status("0"))]);
             let frames: EndlessFrames = Box::pin(frames);
@@ -502,15 +502,13 @@ async fn a_body_that_gave_its_trailers_has_ended_though_it_does_not_say_so() {
 /// Reads a message and the trailers of a call to the service `make`
 /// builds, then runs the shutdown: nothing was in flight any more, and
 /// nothing comes after the trailers.
-async fn assert_ended_by_its_trailers<S, RB>(
-    make: impl FnOnce(&Shutdown) -> S,
-    request: Request<()>,
-) where
+async fn assert_ended_by_its_trailers<S, RB>(make: impl FnOnce(Shutdown) -> S, request: Request<()>)
+where
     S: tower::Service<Request<()>, Response = Response<RB>, Error = Infallible>,
     RB: Body<Data = Bytes, Error = Infallible> + Unpin,
 {
     let shutdown = shutdown();
-    let service = Drain::new(make(&shutdown), shutdown.clone());
+    let service = Drain::new(make(shutdown.clone()), shutdown.clone());
     let mut body = service.oneshot(request).await.unwrap().into_body();
     assert!(body.frame().await.unwrap().unwrap().is_data());
     let trailers = body.frame().await.unwrap().unwrap();

@@ -11,8 +11,8 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::routing::get;
 use futures_util::StreamExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::sync::mpsc::unbounded_channel;
-use tokio::sync::oneshot;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -35,23 +35,20 @@ async fn an_upgrade_answered_while_draining_is_drained_with_a_1001_close() {
         .drain_timeout(Duration::from_secs(60))
         .timeout(Duration::from_secs(120))
         .build();
-    let (entered_tx, entered) = oneshot::channel();
-    let entered_tx = std::sync::Arc::new(std::sync::Mutex::new(Some(entered_tx)));
+    let entered = std::sync::Arc::new(Notify::new());
     let (closed_tx, mut closed_rx) = unbounded_channel();
     let app = Router::new()
         .route(
             "/ws",
             get({
-                let shutdown = shutdown.clone();
+                let (shutdown, entered) = (shutdown.clone(), entered.clone());
                 move |upgrade: WebSocketUpgrade| {
-                    let (shutdown, entered_tx, closed_tx) =
-                        (shutdown.clone(), entered_tx.clone(), closed_tx.clone());
+                    let (shutdown, entered, closed_tx) =
+                        (shutdown.clone(), entered.clone(), closed_tx.clone());
                     async move {
                         // The request is counted; it answers once draining has
                         // started, so its `101` ends while draining.
-                        if let Some(entered) = entered_tx.lock().unwrap().take() {
-                            let _ = entered.send(());
-                        }
+                        entered.notify_one();
                         shutdown.reached(State::Draining).await;
                         ws::on_upgrade(upgrade, &shutdown, move |mut socket| async move {
                             // The handler's own set-up before it reads (a
@@ -82,7 +79,7 @@ async fn an_upgrade_answered_while_draining_is_drained_with_a_1001_close() {
         while let Some(Ok(_)) = client.next().await {}
         first
     });
-    timeout(BOUND, entered).await.unwrap().unwrap();
+    timeout(BOUND, entered.notified()).await.unwrap();
     assert_eq!(shutdown.in_flight_count(), 1, "the upgrade request");
 
     shutdown.trigger();

@@ -141,11 +141,8 @@ where
 {
     let guard = shutdown.in_flight_guard();
     let shutdown = shutdown.clone();
-    upgrade.on_upgrade(move |socket| {
-        let mut socket = DrainingWebSocket::untracked(socket, &shutdown);
-        socket.guard = Some(guard);
-        handler(socket)
-    })
+    upgrade
+        .on_upgrade(move |socket| handler(DrainingWebSocket::wrap(socket, &shutdown, Some(guard))))
 }
 
 /// How a [`DrainingWebSocket`] ended, from [`close`](DrainingWebSocket::close).
@@ -203,9 +200,7 @@ impl DrainingWebSocket {
     /// }
     /// ```
     pub fn new(socket: WebSocket, shutdown: &Shutdown) -> Self {
-        let mut this = Self::untracked(socket, shutdown);
-        this.guard = Some(shutdown.in_flight_guard());
-        this
+        Self::wrap(socket, shutdown, Some(shutdown.in_flight_guard()))
     }
 
     /// Wraps `socket` without counting it in flight: the drain does not
@@ -224,12 +219,17 @@ impl DrainingWebSocket {
     /// }
     /// ```
     pub fn untracked(socket: WebSocket, shutdown: &Shutdown) -> Self {
+        Self::wrap(socket, shutdown, None)
+    }
+
+    /// Wraps `socket`, counted in flight while `guard` is held.
+    fn wrap(socket: WebSocket, shutdown: &Shutdown, guard: Option<InFlightGuard>) -> Self {
         DrainingWebSocket {
             socket,
             draining: shutdown.draining(),
             drain_ended: shutdown.drain_ended(),
             shutdown: shutdown.clone(),
-            guard: None,
+            guard,
             draining_seen: false,
             peer_gone: false,
             close_wait: CLOSE_WAIT,
