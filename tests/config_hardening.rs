@@ -171,9 +171,17 @@ fn an_unreadable_file_is_named_with_the_cause() {
     let mut cmd = config_check(Some(&file), &[]);
     if running_as_root(&scratch) {
         // Root reads anything: run it as `nobody` instead, from a copy of
-        // the binary it can execute wherever the target directory is.
+        // the binary it can execute wherever the target directory is. The
+        // copy is written by `cp`, not by this process: a child another test
+        // thread forks while the copy is open for writing would keep it open
+        // (`Text file busy` when it is run).
         let binary = scratch.path("config_check");
-        std::fs::copy(support::examples_dir().join("config_check"), &binary).unwrap();
+        let copied = Command::new("cp")
+            .arg(support::examples_dir().join("config_check"))
+            .arg(&binary)
+            .status()
+            .expect("run cp");
+        assert!(copied.success(), "cp: {copied:?}");
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut as_nobody = support::command(&binary);
         as_nobody.args(cmd.get_args()).envs(
