@@ -336,6 +336,21 @@ fn status(code: &'static str) -> http_body::Frame<Bytes> {
     http_body::Frame::trailers(trailers)
 }
 
+/// Calls the service `make` builds, behind the drain of a fresh shutdown:
+/// the shutdown and the response's body.
+async fn drained_call<S, RB>(
+    make: impl FnOnce(Shutdown) -> S,
+    request: Request<()>,
+) -> (Shutdown, DrainBody<RB>)
+where
+    S: tower::Service<Request<()>, Response = Response<RB>, Error = Infallible>,
+{
+    let shutdown = shutdown();
+    let service = Drain::new(make(shutdown.clone()), shutdown.clone());
+    let body = service.oneshot(request).await.unwrap().into_body();
+    (shutdown, body)
+}
+
 /// Reads `first` frames of the body of a call to the service `make`
 /// builds, runs the shutdown to the end of its drain (the body still
 /// counted), waits for `settled`, then reads the rest to the end.
@@ -349,9 +364,7 @@ where
     S: tower::Service<Request<()>, Response = Response<RB>, Error = Infallible>,
     RB: Body<Data = Bytes, Error = Infallible> + Unpin,
 {
-    let shutdown = shutdown();
-    let service = Drain::new(make(shutdown.clone()), shutdown.clone());
-    let mut body = service.oneshot(request).await.unwrap().into_body();
+    let (shutdown, mut body) = drained_call(make, request).await;
     let mut frames = Vec::new();
     for _ in 0..first {
         frames.push(body.frame().await.expect("a frame"));
@@ -507,9 +520,7 @@ where
     S: tower::Service<Request<()>, Response = Response<RB>, Error = Infallible>,
     RB: Body<Data = Bytes, Error = Infallible> + Unpin,
 {
-    let shutdown = shutdown();
-    let service = Drain::new(make(shutdown.clone()), shutdown.clone());
-    let mut body = service.oneshot(request).await.unwrap().into_body();
+    let (shutdown, mut body) = drained_call(make, request).await;
     assert!(body.frame().await.unwrap().unwrap().is_data());
     let trailers = body.frame().await.unwrap().unwrap();
     assert_eq!(trailers.trailers_ref().unwrap()["grpc-status"], "0");
